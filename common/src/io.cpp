@@ -1,0 +1,43 @@
+#include "dm/io.hpp"
+
+#include <unistd.h>
+
+#include <fstream>
+#include <iostream>
+
+namespace dm {
+
+void write_file_atomic(const std::filesystem::path& path, const std::string& contents) {
+  if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path());
+  auto tmp = path;
+  tmp += ".tmp." + std::to_string(::getpid());
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    if (!f) throw Error("cannot write '" + tmp.string() + "'", "check that the folder is writable");
+    f << contents;
+    f.flush();
+    if (!f) throw Error("write to '" + tmp.string() + "' failed", "is the disk full?");
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) {
+    std::filesystem::remove(tmp);
+    throw Error("cannot rename '" + tmp.string() + "' to '" + path.string() + "': " + ec.message());
+  }
+}
+
+Metrics::Metrics(const Chapter& chapter) : chapter_(chapter) {}
+
+void Metrics::figure(const std::string& file) { data_["figures"].push_back(file); }
+
+std::filesystem::path Metrics::write() {
+  const auto& o = chapter_.options();
+  data_["run"] = {{"chapter", chapter_.name()},  {"quick", o.quick},
+                  {"seed", o.seed},              {"device", device_name(o.device)},
+                  {"threads", torch::get_num_threads()}, {"wall_seconds", timer_.seconds()}};
+  const auto path = chapter_.out("metrics.json");
+  write_file_atomic(path, data_.dump(2) + "\n");
+  return path;
+}
+
+}  // namespace dm

@@ -1,0 +1,1 @@
+// Owns the precompiled header shared by every target (see common/CMakeLists.txt).
