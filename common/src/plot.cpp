@@ -180,11 +180,10 @@ void run_gnuplot(const std::string& script, const std::string& target) {
 constexpr const char* kPreamble = R"(set encoding utf8
 set border 3 front lc rgb '#404040' lw 1
 set tics out nomirror scale 0.7 textcolor rgb '#303030'
-set grid xtics ytics back lc rgb '#e4e4e4' lw 1 dt 1
+set grid xtics ytics back lt 1 lc rgb '#e4e4e4' lw 1
 set xlabel textcolor rgb '#202020'
 set ylabel textcolor rgb '#202020'
 set title textcolor rgb '#000000'
-set style fill transparent solid 0.5 noborder
 )";
 
 }  // namespace
@@ -355,8 +354,9 @@ std::string Axes::script() const {
   const bool any_label = std::any_of(series_.begin(), series_.end(),
                                      [](const Series& s) { return !s.label.empty(); });
   out << (legend_ && any_label
-              ? "set key top right opaque box lc rgb '#c8c8c8' lw 1 samplen 2.5 spacing 1.15 "
-                "width 1 height 0.4\n"
+              // Left reverse: sample first, then left-aligned text, as a reader scans.
+              ? "set key top right Left reverse opaque box lc rgb '#c8c8c8' lw 1 samplen 2.5 "
+                "spacing 1.15 width 1 height 0.4\n"
               : "unset key\n");
 
   std::vector<std::string> clauses;
@@ -377,7 +377,7 @@ std::string Axes::script() const {
       out << '\n';
     }
     out << "EOD\n";
-    clauses.push_back("$heat using 1:2:3 with image pixels notitle");
+    clauses.push_back("$heat using 1:2:3 with image notitle");
     if (contour_levels_ > 0) {
       // gnuplot contours only in 3D: splot the grid into a table (which does
       // not advance the multiplot layout) and draw the table as 2D lines.
@@ -396,7 +396,7 @@ std::string Axes::script() const {
     const Style& st = s.style;
     const std::string name = "$s" + std::to_string(k);
     const std::string title = s.label.empty() ? " notitle" : " title " + quote(s.label);
-    const std::string dash = st.dashed ? " dt (6,4)" : " dt solid";
+    const std::string dash = st.dashed ? " dt 2" : " dt solid";
     const std::string lw = " lw " + num(st.width);
     std::string clause;
     if (s.kind == "hline") {
@@ -406,10 +406,16 @@ std::string Axes::script() const {
       out << datablock(name, s.columns);
       if (s.kind == "line")
         clause = name + " using 1:2 with lines" + lw + dash + " lc rgb " + rgb(st.color, st.alpha);
-      else if (s.kind == "points")
+      else if (s.kind == "points") {
         clause = name + " using 1:2 with points pt 7 ps " + num(st.point_size) + " lc rgb " +
                  rgb(st.color, st.alpha);
-      else if (s.kind == "linepoints")
+        // Small faint markers make an unreadable key sample, so a labelled
+        // scatter gets its key entry separately, with an opaque unit marker.
+        if (!s.label.empty()) {
+          clauses.push_back(clause + " notitle");
+          clause = "keyentry with points pt 7 ps 1 lc rgb " + rgb(st.color);
+        }
+      } else if (s.kind == "linepoints")
         // Markers on a line must stand out from its width: 2.5× the scatter
         // size, so the default 0.4 gives gnuplot's unit marker.
         clause = name + " using 1:2 with linespoints pt 7 ps " + num(2.5 * st.point_size) + lw +

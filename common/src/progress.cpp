@@ -61,9 +61,10 @@ void Progress::draw(bool final) {
   if (!status_.empty()) tail << " | " << status_;
 
   if (plain_output()) {
-    // A line every 10% or every 10 s, plus the final one.
+    // Logs stay short: a line per 10% (at most one each 5 s, none in the
+    // first 5 s, so quick loops print only their final line), plus the final one.
     const int64_t decile = int64_t(std::floor(frac * 10));
-    if (!final && decile == last_reported_decile_ && now - last_draw_ < 10.0) return;
+    if (!final && (now < 5.0 || decile == last_reported_decile_ || now - last_draw_ < 5.0)) return;
     if (final && last_reported_decile_ == 10) return;
     last_reported_decile_ = final ? 10 : decile;
     last_draw_ = now;

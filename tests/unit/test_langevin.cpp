@@ -1,0 +1,237 @@
+// tests/unit/test_langevin.cpp — dm/langevin.hpp against exact answers.
+//
+//   * one ULA step, a run of ULA steps and an annealed run equal the update
+//     x + (Δt/2τ) s(x) + √Δt z written out here, with z drawn the same way
+//     (re-seeding torch's generator; z = torch::randn_like(x));
+//   * mala_log_accept equals the Metropolis–Hastings ratio written out for a 1D
+//     Gaussian target;
+//   * started from exact samples, ULA with a small step stays at the target
+//     (within a small factor of the noise floor), while at a large step ULA
+//     drifts to the biased law predicted in closed form and MALA does not.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <cmath>
+#include <vector>
+
+#include "dm/core.hpp"
+#include "dm/langevin.hpp"
+#include "dm/metrics.hpp"
+#include "dm/model.hpp"
+#include "dm/toy.hpp"
+
+namespace {
+
+using dm::toy::DoubleWell;
+using dm::toy::GaussianMixture;
+namespace lv = dm::langevin;
+
+torch::Tensor tensor(const std::vector<double>& v, const std::vector<int64_t>& shape) {
+  return torch::tensor(v, dm::f64()).reshape(shape);
+}
+
+double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {
+  return (a - b).abs().max().item<double>();
+}
+
+GaussianMixture mixture_2d() {
+  return GaussianMixture(tensor({0.5, 0.3, 0.2}, {3}), tensor({-2, 0, 1, 1.5, 2, -1}, {3, 2}),
+                         tensor({1.0, 0.6, 0.6, 0.5,  //
+                                 0.3, -0.2, -0.2, 0.8,  //
+                                 0.6, 0.0, 0.0, 0.1},
+                                {3, 2, 2}));
+}
+
+// x + (Δt/2τ) s(x) + √Δt z, with z = randn_like(x) drawn after the score.
+torch::Tensor ula_by_hand(GaussianMixture& gm, const torch::Tensor& x, double dt, double tau) {
+  const auto s = gm.score(x);
+  const auto z = torch::randn_like(x);
+  return x + dt / (2 * tau) * s + std::sqrt(dt) * z;
+}
+
+// ---------------------------------------------------------------------------
+// Exact updates. Both sides evaluate the same float64 expression from the same
+// random numbers; values are O(1–10), so 1e-12 is round-off with room.
+
+TEST(Langevin, UlaStepIsTheFormula) {
+  auto gm = mixture_2d();
+  torch::manual_seed(1);
+  const auto x = 2.0 * torch::randn({64, 2}, dm::f64());
+  for (double tau : {1.0, 2.5}) {
+    torch::manual_seed(123);
+    const auto got = lv::ula_step(gm, x, 0.05, tau);
+    torch::manual_seed(123);
+    const auto want = ula_by_hand(gm, x, 0.05, tau);
+    ASSERT_EQ(got.sizes(), x.sizes());
+    EXPECT_LT(max_abs_diff(got, want), 1e-12) << "tau " << tau;
+  }
+}
+
+TEST(Langevin, UlaRunIsRepeatedStepsAndCallsBack) {
+  auto gm = mixture_2d();
+  torch::manual_seed(2);
+  const auto x0 = torch::randn({16, 2}, dm::f64());
+  std::vector<int64_t> ks;
+  std::vector<torch::Tensor> xs;
+  torch::manual_seed(7);
+  const auto got = lv::ula(gm, x0, 0.1, 3, 1.5, [&](int64_t k, const torch::Tensor& x) {
+    ks.push_back(k);
+    xs.push_back(x.clone());
+  });
+  EXPECT_EQ(ks, (std::vector<int64_t>{1, 2, 3}));
+  torch::manual_seed(7);
+  auto x = x0;
+  for (int k = 0; k < 3; ++k) {
+    x = ula_by_hand(gm, x, 0.1, 1.5);
+    if (k < static_cast<int>(xs.size())) {
+      EXPECT_LT(max_abs_diff(xs[k], x), 1e-12) << "step " << k + 1;
+    }
+  }
+  EXPECT_LT(max_abs_diff(got, x), 1e-12);
+}
+
+TEST(Langevin, AnnealedIsUlaAtEachTemperatureInTurn) {
+  auto gm = mixture_2d();
+  torch::manual_seed(3);
+  const auto x0 = torch::randn({16, 2}, dm::f64());
+  int64_t calls = 0;
+  torch::manual_seed(8);
+  const auto got = lv::annealed(gm, x0, {4.0, 2.0, 1.0}, 2, 0.05,
+                                [&](int64_t, const torch::Tensor&) { ++calls; });
+  EXPECT_EQ(calls, 6);
+  torch::manual_seed(8);
+  auto x = x0;
+  for (double tau : {4.0, 2.0, 1.0})
+    for (int k = 0; k < 2; ++k) x = ula_by_hand(gm, x, 0.05, tau);
+  EXPECT_LT(max_abs_diff(got, x), 1e-12);
+}
+
+// log α = (log p(x') − log p(x))/τ + log q(x | x') − log q(x' | x),
+// q(a | b) = N(a; b + (Δt/2τ) s(b), Δt). For p = N(m, v) in 1D: s(x) = −(x − m)/v.
+// log_prob is given with an arbitrary additive constant (it must cancel).
+TEST(Langevin, MalaLogAcceptIsTheHastingsRatio) {
+  const double m = 0.7, v = 0.5, dt = 0.3;
+  auto log_prob = [&](const torch::Tensor& x) { return (-(x - m).pow(2) / (2 * v)).sum(1) + 3.0; };
+  dm::ScoreFunction model([&](const torch::Tensor& x) { return -(x - m) / v; });
+  const std::vector<double> xs = {-1.0, 0.0, 0.5, 2.0}, xn = {-0.4, 0.9, 0.5, 1.1};
+  const auto x = tensor(xs, {4, 1}), x_new = tensor(xn, {4, 1});
+  for (double tau : {1.0, 2.0}) {
+    const auto got = lv::mala_log_accept(log_prob, model, x, x_new, dt, tau);
+    ASSERT_EQ(got.sizes(), (std::vector<int64_t>{4}));
+    for (int i = 0; i < 4; ++i) {
+      auto lp = [&](double a) { return -(a - m) * (a - m) / (2 * v); };
+      auto mean = [&](double b) { return b + dt / (2 * tau) * (-(b - m) / v); };
+      auto log_q = [&](double a, double b) { return -(a - mean(b)) * (a - mean(b)) / (2 * dt); };
+      const double want = (lp(xn[i]) - lp(xs[i])) / tau + log_q(xs[i], xn[i]) - log_q(xn[i], xs[i]);
+      EXPECT_NEAR(got[i].item<double>(), want, 1e-12) << "chain " << i << " tau " << tau;
+    }
+  }
+}
+
+TEST(Langevin, GeometricSchedule) {
+  const auto taus = lv::geometric_schedule(10.0, 0.1, 5);
+  ASSERT_EQ(taus.size(), 5u);
+  EXPECT_NEAR(taus.front(), 10.0, 1e-12);
+  EXPECT_NEAR(taus.back(), 0.1, 1e-14);
+  for (size_t i = 1; i < taus.size(); ++i) {
+    EXPECT_LT(taus[i], taus[i - 1]);
+    // Constant ratio (τ_min/τ_max)^{1/(L−1)} = 0.01^{1/4}: τ_i = τ_max (τ_min/τ_max)^{i/(L−1)}.
+    EXPECT_NEAR(taus[i] / taus[i - 1], std::pow(0.01, 0.25), 1e-12) << "level " << i;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Statistical checks. Energy distances use n = 2000 chains against a fresh exact
+// sample, compared with the noise floor (same statistic between two independent
+// exact samples; 6 repeats). Under "same law" the statistic is a draw of the
+// floor's distribution, whose sd is ~⅓ of its mean at this size (floor.std is
+// printed on failure), so 3× the floor's mean is > 5 sd above the mean.
+
+double ed_floor(const GaussianMixture& gm, int64_t n) {
+  return dm::metrics::noise_floor([&](int64_t m) { return gm.sample(m); }, n,
+                                  dm::metrics::energy_distance, 6)
+      .mean;
+}
+
+// Small step on a 2D mixture. ULA's bias is O(Δt): for a Gaussian with variance
+// λ the stationary variance is λ/(1 − Δt/4λ); with Δt = 0.005 and λ_min = 0.1
+// that is +1.3% along the narrowest axis, invisible at n = 2000.
+TEST(Langevin, UlaSmallStepStaysAtTheMixture) {
+  torch::manual_seed(20);
+  auto gm = mixture_2d();
+  const int64_t n = 2000;
+  const double floor = ed_floor(gm, n);
+  const auto x = lv::ula(gm, gm.sample(n), 0.005, 200);
+  EXPECT_TRUE(torch::isfinite(x).all().item<bool>());
+  EXPECT_LT(dm::metrics::energy_distance(x, gm.sample(n)), 3 * floor) << "floor " << floor;
+}
+
+// Double well at τ = 5 via the τ = 1 score and ula's temperature argument (the
+// stationary law of x + (Δt/2τ)∇log p + √Δt z is ∝ p^{1/τ} = p₅). Started from
+// exact p₅ samples, 300 steps of Δt = 0.01 (local curvature V''/τ ≤ 3.2, so
+// the O(Δt) variance bias is ≲ 1%). One-sample KS against the exact CDF:
+// P(√n D > 1.95) ≈ 0.001 under H0, threshold 1.95/√n.
+TEST(Langevin, UlaDoubleWellAtTemperatureFive) {
+  torch::manual_seed(21);
+  const int64_t n = 4000;
+  const DoubleWell dw5(5.0);
+  dm::ScoreFunction score1([](const torch::Tensor& x) { return DoubleWell::potential_grad(x); });
+  const auto x = lv::ula(score1, dw5.sample(n), 0.01, 300, 5.0);
+  ASSERT_EQ(x.sizes(), (std::vector<int64_t>{n, 1}));
+  auto cdf5 = [&](const torch::Tensor& v) { return dw5.cdf(v.reshape({-1, 1})).reshape(v.sizes()); };
+  EXPECT_LT(dm::metrics::ks_statistic(x.reshape(-1), cdf5), 1.95 / std::sqrt(static_cast<double>(n)));
+  // Same law through DoubleWell(5).score at τ = 1.
+  dm::ScoreFunction score5([&](const torch::Tensor& v) { return dw5.score(v); });
+  const auto x5 = lv::ula(score5, dw5.sample(n), 0.01, 300);
+  EXPECT_LT(dm::metrics::ks_statistic(x5.reshape(-1), cdf5), 1.95 / std::sqrt(static_cast<double>(n)));
+}
+
+// Large step: two well-separated isotropic components (std σ = 0.5, means
+// 10σ apart), Δt = 1.9σ². Per component ULA is the AR(1) chain
+// x' = μ + c(x − μ) + √Δt z, c = 1 − Δt/2σ² = 0.05, whose stationary variance is
+//   v = Δt/(1 − c²) = σ²/(1 − Δt/4σ²) = 1.905σ²   (std 0.69 instead of 0.5);
+// it gets there geometrically (factor c² per step), so 20 steps are plenty.
+// Expected: ULA's sample matches the mixture with std √v (within 3× floor) and
+// is far from p (population energy distance ≈ Σw²·0.026 ≈ 0.015, ~6× the floor
+// of ≈ 2.5e-3, so > 4× floor); MALA at the same step keeps p exactly invariant,
+// so started from exact samples it is within 3× floor.
+TEST(Langevin, MalaCorrectsTheBiasOfUlaAtLargeStep) {
+  torch::manual_seed(22);
+  const double sigma = 0.5, dt = 1.9 * sigma * sigma;
+  auto gm = GaussianMixture::isotropic(tensor({0.7, 0.3}, {2}), tensor({-2.5, 0, 2.5, 0}, {2, 2}),
+                                       tensor({sigma, sigma}, {2}));
+  const double v = sigma * sigma / (1 - dt / (4 * sigma * sigma));
+  const auto biased = GaussianMixture::isotropic(gm.weights(), gm.means(),
+                                                 tensor({std::sqrt(v), std::sqrt(v)}, {2}));
+  const int64_t n = 2000;
+  const double floor = ed_floor(gm, n);
+
+  const auto x_ula = lv::ula(gm, gm.sample(n), dt, 20);
+  EXPECT_GT(dm::metrics::energy_distance(x_ula, gm.sample(n)), 4 * floor) << "floor " << floor;
+  EXPECT_LT(dm::metrics::energy_distance(x_ula, biased.sample(n)), 3 * floor) << "floor " << floor;
+
+  auto log_prob = [&](const torch::Tensor& x) { return gm.log_prob(x); };
+  const auto res = lv::mala(log_prob, gm, gm.sample(n), dt, 20);
+  EXPECT_GT(res.acceptance, 0.0);
+  EXPECT_LE(res.acceptance, 1.0);
+  EXPECT_LT(dm::metrics::energy_distance(res.x, gm.sample(n)), 3 * floor) << "floor " << floor;
+}
+
+// Annealing from a broad start N(0, 3²I) to a 4-component ring (radius 2, std
+// 0.4). The start and every tempered law are invariant under the 90° rotation
+// that permutes the modes, so each chain ends in each mode with probability ¼,
+// as exact sampling would. Last level: ULA contraction 1 − Δt/2σ² = 0.9375 per
+// step, 150 steps → e^{−9.7}; O(Δt) variance bias 1/(1 − Δt/4σ²) − 1 = 3%
+// (energy distance ~1e-5, far below the floor ≈ 2.5e-3).
+TEST(Langevin, AnnealedEndsAtTheTarget) {
+  torch::manual_seed(23);
+  auto gm = dm::toy::ring_mixture(4, 2.0, 0.4);
+  const int64_t n = 2000;
+  const double floor = ed_floor(gm, n);
+  const auto x0 = 3.0 * torch::randn({n, 2}, dm::f64());
+  EXPECT_GT(dm::metrics::energy_distance(x0, gm.sample(n)), 10 * floor);  // the start is far
+  const auto x = lv::annealed(gm, x0, lv::geometric_schedule(8.0, 1.0, 4), 150, 0.02);
+  EXPECT_LT(dm::metrics::energy_distance(x, gm.sample(n)), 3 * floor) << "floor " << floor;
+}
+
+}  // namespace

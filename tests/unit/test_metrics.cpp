@@ -1,0 +1,239 @@
+// tests/unit/test_metrics.cpp — dm/metrics.hpp against exact answers.
+//
+// Each statistic is checked on tiny samples where its value is worked out by
+// hand, on identities it must satisfy exactly (zero on identical samples,
+// symmetry), and on random samples against its population value with a
+// tolerance derived from its sampling distribution.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <cmath>
+#include <vector>
+
+#include "dm/core.hpp"
+#include "dm/metrics.hpp"
+
+namespace {
+
+using dm::metrics::energy_distance;
+using dm::metrics::ks_statistic;
+using dm::metrics::sliced_wasserstein;
+
+constexpr double kPi = 3.14159265358979323846;
+
+torch::Tensor tensor(const std::vector<double>& v, const std::vector<int64_t>& shape) {
+  return torch::tensor(v, dm::f64()).reshape(shape);
+}
+
+torch::Tensor normal_cdf(const torch::Tensor& x) { return 0.5 * (1 + torch::erf(x / std::sqrt(2.0))); }
+
+// ---------------------------------------------------------------------------
+// Energy distance (V-statistic).
+
+TEST(MetricsEnergyDistance, HandWorkedExamples) {
+  // 1D: x = {0, 1}, y = {3}: E|X−Y| = (3 + 2)/2 = 2.5; E|X−X'| = (0+1+1+0)/4 = 0.5;
+  // E|Y−Y'| = 0 → 2·2.5 − 0.5 − 0 = 4.5.
+  EXPECT_NEAR(energy_distance(tensor({0, 1}, {2, 1}), tensor({3}, {1, 1})), 4.5, 1e-12);
+  // 2D: x = {(0,0), (3,4)}, y = {(0,0)}: E|X−Y| = (0 + 5)/2; E|X−X'| = (5+5)/4 → 5 − 2.5 = 2.5.
+  EXPECT_NEAR(energy_distance(tensor({0, 0, 3, 4}, {2, 2}), tensor({0, 0}, {1, 2})), 2.5, 1e-12);
+}
+
+TEST(MetricsEnergyDistance, EqualsExplicitDoubleSum) {
+  torch::manual_seed(1);
+  const auto x = torch::randn({50, 3}, dm::f64());
+  const auto y = torch::randn({70, 3}, dm::f64()) + 0.3;
+  auto mean_dist = [](const torch::Tensor& a, const torch::Tensor& b) {
+    double s = 0;
+    for (int64_t i = 0; i < a.size(0); ++i)
+      for (int64_t j = 0; j < b.size(0); ++j) s += (a[i] - b[j]).norm().item<double>();
+    return s / (a.size(0) * b.size(0));
+  };
+  const double want = 2 * mean_dist(x, y) - mean_dist(x, x) - mean_dist(y, y);
+  EXPECT_NEAR(energy_distance(x, y), want, 1e-12);
+}
+
+TEST(MetricsEnergyDistance, ZeroForIdenticalSamplesAndSymmetric) {
+  torch::manual_seed(2);
+  const auto x = torch::randn({500, 2}, dm::f64());
+  const auto y = torch::randn({300, 2}, dm::f64()) * 1.5;
+  // Exactly 0 in exact arithmetic; the three means of ~2.5e5 O(1) distances
+  // agree to round-off (~1e-14).
+  EXPECT_NEAR(energy_distance(x, x), 0.0, 1e-12);
+  EXPECT_NEAR(energy_distance(x, y), energy_distance(y, x), 1e-12);
+  EXPECT_GT(energy_distance(x, y), 0.0);
+}
+
+// 1D normals N(0,1) vs N(δ,1), n = m = 500, R = 20 independent repeats.
+// Exact expectation of the V-statistic (the diagonal zeros of the within-sample
+// sums give the factor (1 − 1/n)):
+//   E[ED] = 2E|X−Y| − 2(1 − 1/n)E|X−X'|,  E|X−X'| = 2/√π,
+//   E|X−Y| = E|N(δ, 2)| = (2/√π) e^{−δ²/4} + δ erf(δ/2).
+// The mean of R repeats is compared with it within 5 standard errors
+// (SE = sample sd / √R; t with 19 dof: two-sided p ≈ 1e-4).
+TEST(MetricsEnergyDistance, MatchesPopulationValueAndGrowsWithShift) {
+  torch::manual_seed(3);
+  const int64_t n = 500, R = 20;
+  double previous = -1;
+  for (double delta : {0.0, 0.25, 0.5, 1.0, 2.0}) {
+    std::vector<double> v;
+    for (int64_t r = 0; r < R; ++r)
+      v.push_back(energy_distance(torch::randn({n, 1}, dm::f64()), torch::randn({n, 1}, dm::f64()) + delta));
+    double mean = 0, var = 0;
+    for (double e : v) mean += e / R;
+    for (double e : v) var += (e - mean) * (e - mean) / (R - 1);
+    const double exy = 2 / std::sqrt(kPi) * std::exp(-delta * delta / 4) + delta * std::erf(delta / 2);
+    const double want = 2 * exy - 2 * (1 - 1.0 / n) * 2 / std::sqrt(kPi);
+    EXPECT_NEAR(mean, want, 5 * std::sqrt(var / R)) << "delta " << delta;
+    EXPECT_GT(mean, previous) << "delta " << delta;
+    previous = mean;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Kolmogorov–Smirnov.
+
+TEST(MetricsKs, TwoSampleHandWorkedExamples) {
+  // x = 0..9, y = x + 2.5: F_x − F_y peaks at 3/10 (for t ∈ [2, 2.5)).
+  const auto x = torch::arange(0, 10, dm::f64());
+  EXPECT_NEAR(ks_statistic(x, x + 2.5), 0.3, 1e-12);
+  EXPECT_NEAR(ks_statistic(x + 2.5, x), 0.3, 1e-12);
+  // Unequal sizes: x = {0,1,2,3}, y = {2.5, 3.5}: at t = 2, F_x = 3/4, F_y = 0.
+  EXPECT_NEAR(ks_statistic(tensor({3, 1, 0, 2}, {4}), tensor({3.5, 2.5}, {2})), 0.75, 1e-12);
+  // Disjoint supports: 1.
+  EXPECT_NEAR(ks_statistic(x, x + 100), 1.0, 1e-12);
+  // Ties across samples: x = {0, 1}, y = {1, 2}: F_x(0) − F_y(0) = ½, and at t = 1
+  // both ECDFs jump together (1 vs ½): D = ½, not 1.
+  EXPECT_NEAR(ks_statistic(tensor({0, 1}, {2}), tensor({1, 2}, {2})), 0.5, 1e-12);
+}
+
+TEST(MetricsKs, SampleAgainstItselfIsZero) {
+  torch::manual_seed(4);
+  const auto x = torch::randn({1000}, dm::f64());
+  EXPECT_NEAR(ks_statistic(x, x), 0.0, 1e-15);
+  // Heavy ties: a sample against a permutation of itself.
+  const auto r = torch::randint(0, 5, {200}, dm::f64());
+  EXPECT_NEAR(ks_statistic(r, r.flip(0)), 0.0, 1e-15);
+}
+
+TEST(MetricsKs, AgainstCdfHandWorkedExamples) {
+  auto uniform = [](const torch::Tensor& t) { return t.clamp(0, 1); };
+  // One point at ½ against U(0,1): max(1 − ½, ½ − 0) = ½.
+  EXPECT_NEAR(ks_statistic(tensor({0.5}, {1}), uniform), 0.5, 1e-12);
+  // {0.1, 0.4, 0.7}: D+ = max(1/3−0.1, 2/3−0.4, 1−0.7) = 0.3, D− = max(0.1, 0.4−1/3, 0.7−2/3) = 0.1.
+  EXPECT_NEAR(ks_statistic(tensor({0.7, 0.1, 0.4}, {3}), uniform), 0.3, 1e-12);
+}
+
+// Normal samples against Φ (via erf). Under H0, √n·D follows Kolmogorov's law:
+// P(√n D > 1.95) ≈ 0.001. For a sample of N(δ, 1), the triangle inequality gives
+// |D − sup|Φ(·−δ) − Φ|| ≤ sup|F_n − Φ(·−δ)| < 1.95/√n, with the population value
+// sup_x |Φ(x − δ) − Φ(x)| = 2Φ(δ/2) − 1 (attained at x = δ/2). Two-sample:
+// the same bound per sample, so 2 · 1.95/√n.
+TEST(MetricsKs, NormalSamplesAgreeWithKnownValues) {
+  torch::manual_seed(5);
+  const int64_t n = 2000;
+  const double crit = 1.95 / std::sqrt(static_cast<double>(n));
+  const auto z = torch::randn({n}, dm::f64());
+  EXPECT_LT(ks_statistic(z, normal_cdf), crit);
+  const double delta = 0.5;
+  const double d_pop = 2 * 0.5 * (1 + std::erf(delta / 2 / std::sqrt(2.0))) - 1;  // ≈ 0.1974
+  EXPECT_NEAR(ks_statistic(z + delta, normal_cdf), d_pop, crit);
+  const auto z2 = torch::randn({n}, dm::f64());
+  EXPECT_LT(ks_statistic(z, z2), 2 * crit);
+  EXPECT_NEAR(ks_statistic(z, z2 + delta), d_pop, 2 * crit);
+}
+
+// ---------------------------------------------------------------------------
+// Sliced Wasserstein.
+
+TEST(MetricsSlicedWasserstein, OneDimensionIsExactW1) {
+  // In 1D every direction is ±1, so SW₁ = W₁ = mean |x_(i) − y_(i)| of the sorted
+  // samples: {0,1,2} vs {1,3,5} → (1 + 2 + 3)/3 = 2.
+  EXPECT_NEAR(sliced_wasserstein(tensor({2, 0, 1}, {3, 1}), tensor({5, 1, 3}, {3, 1}), 16), 2.0, 1e-12);
+}
+
+// y = x + v: along θ the projected samples differ by the constant ⟨v,θ⟩, so the
+// 1D W₁ is |⟨v,θ⟩| exactly and SW = mean over directions of |⟨v,θ⟩|.
+// For θ uniform on the circle: E|⟨v,θ⟩| = 2|v|/π, sd = |v|·sqrt(½ − 4/π²) ≈ 0.308|v|;
+// on the sphere S²: E = |v|/2, sd = |v|/√12. With P = 2048 directions the
+// Monte Carlo SE is sd/√P; tolerance 5 SE. Always SW ≤ |v| (exact bound).
+TEST(MetricsSlicedWasserstein, TranslateApproachesMeanProjectedShift) {
+  torch::manual_seed(6);
+  const int P = 2048;
+  {
+    const auto x = torch::randn({500, 2}, dm::f64());
+    const auto v = tensor({3, 4}, {1, 2});  // |v| = 5
+    const double sw = sliced_wasserstein(x, x + v, P, 11);
+    const double se = 5 * std::sqrt(0.5 - 4 / (kPi * kPi)) / std::sqrt(static_cast<double>(P));
+    EXPECT_NEAR(sw, 2 * 5 / kPi, 5 * se);
+    EXPECT_LE(sw, 5.0 + 1e-12);
+  }
+  {
+    const auto x = torch::randn({500, 3}, dm::f64());
+    const auto v = tensor({1, 2, 2}, {1, 3});  // |v| = 3
+    const double sw = sliced_wasserstein(x, x + v, P, 12);
+    const double se = 3 / std::sqrt(12.0) / std::sqrt(static_cast<double>(P));
+    EXPECT_NEAR(sw, 3 / 2.0, 5 * se);
+    EXPECT_LE(sw, 3.0 + 1e-12);
+  }
+}
+
+TEST(MetricsSlicedWasserstein, ZeroOnItselfAndDeterministicInSeed) {
+  torch::manual_seed(7);
+  const auto x = torch::randn({300, 2}, dm::f64());
+  const auto y = torch::randn({300, 2}, dm::f64()) + 0.5;
+  EXPECT_NEAR(sliced_wasserstein(x, x), 0.0, 1e-14);
+  const double a = sliced_wasserstein(x, y, 32, 5);
+  torch::randn({10});  // the global generator moves; the seeded directions must not
+  const double b = sliced_wasserstein(x, y, 32, 5);
+  EXPECT_EQ(a, b);
+  EXPECT_GT(a, 0.0);
+}
+
+// ---------------------------------------------------------------------------
+// Noise floor.
+
+TEST(MetricsNoiseFloor, CallsSamplerAndStatisticAsDocumented) {
+  // A statistic returning 1, 2, …, R in turn: mean (R+1)/2 exactly, and its
+  // spread is the sd of 1..R (sample or population convention).
+  const int R = 7;
+  const int64_t n = 33;
+  int64_t sampled_rows = 0, stat_calls = 0;
+  bool sizes_ok = true, distinct = true;
+  auto sampler = [&](int64_t m) {
+    sampled_rows += m;
+    return torch::randn({m, 2}, dm::f64());
+  };
+  auto stat = [&](const torch::Tensor& a, const torch::Tensor& b) {
+    sizes_ok = sizes_ok && a.size(0) == n && b.size(0) == n;
+    distinct = distinct && !torch::equal(a, b);
+    return static_cast<double>(++stat_calls);
+  };
+  torch::manual_seed(8);
+  const auto nf = dm::metrics::noise_floor(sampler, n, stat, R);
+  EXPECT_EQ(nf.repeats, R);
+  EXPECT_EQ(stat_calls, R);
+  EXPECT_EQ(sampled_rows, 2 * R * n);  // two independent samples of size n per repeat
+  EXPECT_TRUE(sizes_ok);
+  EXPECT_TRUE(distinct);
+  EXPECT_NEAR(nf.mean, (R + 1) / 2.0, 1e-12);
+  const double var_pop = (R * R - 1) / 12.0;  // variance of 1..R
+  const double sd_pop = std::sqrt(var_pop), sd_sample = std::sqrt(var_pop * R / (R - 1));
+  EXPECT_TRUE(std::abs(nf.std - sd_pop) < 1e-12 || std::abs(nf.std - sd_sample) < 1e-12)
+      << "std " << nf.std << " is neither " << sd_pop << " nor " << sd_sample;
+}
+
+TEST(MetricsNoiseFloor, EnergyDistanceFloorIsPositiveAndMatchesTheory) {
+  // For two exact samples of size n, E[ED] = 2E|X−X'|/n (see the V-statistic
+  // expectation above with δ = 0); in 1D standard normal: (2/n)(2/√π).
+  // 10 repeats, n = 400: the floor's mean is within 5 SE (floor.std/√10) of it.
+  torch::manual_seed(9);
+  const int64_t n = 400;
+  const auto nf = dm::metrics::noise_floor([](int64_t m) { return torch::randn({m, 1}, dm::f64()); }, n,
+                                           energy_distance, 10);
+  EXPECT_EQ(nf.repeats, 10);
+  EXPECT_GT(nf.mean, 0.0);
+  EXPECT_GT(nf.std, 0.0);
+  EXPECT_NEAR(nf.mean, 2.0 / n * 2 / std::sqrt(kPi), 5 * nf.std / std::sqrt(10.0));
+}
+
+}  // namespace
