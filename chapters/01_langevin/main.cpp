@@ -41,7 +41,7 @@ struct Sizes {
 
 Sizes sizes_for(bool quick) {
   if (quick) return {4000, 300, 2000, 3000, 1000, 2000, {0.005, 0.02, 0.05, 0.1}};
-  return {20000, 1000, 4000, 4000, 3000, 2000, {0.0025, 0.005, 0.01, 0.02, 0.04, 0.07, 0.1}};
+  return {50000, 1000, 4000, 4000, 3000, 2000, {0.0025, 0.005, 0.01, 0.02, 0.04, 0.07, 0.1}};
 }
 
 const double kWell = std::sqrt(2.0);  // the two modes of V sit at ±√2
@@ -129,6 +129,7 @@ void step_size_bias(const dm::Chapter& ch, const Sizes& sz, dm::Metrics& metrics
   dm::plot::Figure bias;
   bias.ax().title("distance to p after " + std::to_string(sz.steps_bias) + " steps from exact samples")
       .xlabel("step size {/Symbol D}t").ylabel("KS statistic to the exact CDF").logx().logy()
+      .xrange(0.8 * sz.dts.front(), 1.25 * sz.dts.back()).yrange(1e-3, 0.5)
       .linepoints(sz.dts, ula_ks, "ULA").linepoints(sz.dts, mala_ks, "MALA")
       .hline(floor.mean, "noise floor (" + std::to_string(sz.chains_1d) + " exact samples)", {"#777777", 1.5, 0.4, 1.0, true});
   bias.save(ch.out("bias_vs_dt"));

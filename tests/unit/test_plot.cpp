@@ -160,13 +160,17 @@ TEST(Plot, BadInputThrows) {
 }
 
 TEST(Plot, MissingGnuplotGivesInstallHint) {
-  const ScopedEnv no_path("PATH", fresh_dir("plot_empty_path").string());
-  try {
-    dm::plot::require_gnuplot();
-    FAIL() << "require_gnuplot must throw when gnuplot is not on PATH";
-  } catch (const dm::Error& e) {
-    EXPECT_EQ(e.hint(), "install gnuplot-nox (bash tools/install-deps.sh)");
+  const fs::path empty = fresh_dir("plot_empty_path");
+  {
+    const ScopedEnv no_path("PATH", empty.string());
+    try {
+      dm::plot::require_gnuplot();
+      ADD_FAILURE() << "require_gnuplot must throw when gnuplot is not on PATH";
+    } catch (const dm::Error& e) {
+      EXPECT_EQ(e.hint(), "install gnuplot-nox (bash tools/install-deps.sh)");
+    }
   }
+  fs::remove_all(empty);
 }
 
 TEST(Plot, SaveWritesSvgAndPngOfRequestedSize) {
