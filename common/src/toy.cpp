@@ -358,15 +358,18 @@ torch::Tensor rings(int64_t n, int64_t count, double noise) {
 }
 
 torch::Tensor checkerboard(int64_t n, int64_t squares) {
-  // Uniform on the black squares of a squares×squares board on [−2, 2]².
-  const double cell = 4.0 / double(squares);
-  auto i = torch::randint(0, squares, {n}, torch::kLong);
-  auto j = torch::randint(0, squares / 2 + squares % 2, {n}, torch::kLong) * 2 + i.remainder(2);
-  j = j.clamp_max(squares - 1);
+  // Uniform on the "black" cells (i + j even) of a squares×squares board on [−2, 2]².
+  if (squares < 1) throw Error("checkerboard: squares must be >= 1");
+  std::vector<int64_t> cells;
+  for (int64_t i = 0; i < squares; ++i)
+    for (int64_t j = 0; j < squares; ++j)
+      if ((i + j) % 2 == 0) cells.push_back(i * squares + j);
+  auto pick = torch::tensor(cells, torch::kLong)
+                  .index_select(0, torch::randint(0, int64_t(cells.size()), {n}, torch::kLong));
   auto u = torch::rand({n, 2}, torch::kFloat64);
-  auto col = i.to(torch::kFloat64) + u.select(1, 0);
-  auto row = j.to(torch::kFloat64) + u.select(1, 1);
-  return torch::stack({col, row}, 1) * cell - 2.0;
+  auto col = pick.div(squares, "floor").to(torch::kFloat64) + u.select(1, 0);
+  auto row = pick.remainder(squares).to(torch::kFloat64) + u.select(1, 1);
+  return torch::stack({col, row}, 1) * (4.0 / double(squares)) - 2.0;
 }
 
 }  // namespace dm::toy
