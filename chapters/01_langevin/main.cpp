@@ -344,6 +344,8 @@ int main(int argc, char** argv) {
     dm::Chapter chapter("01_langevin", "Chapter 01: Langevin MCMC on the double well and a 2D mixture", 1);
     const auto& opt = chapter.parse(argc, argv);
     dm::plot::require_gnuplot();
+    if (opt.device.is_cuda())
+      std::cout << "note: this chapter's 1D/2D chains are tiny; they run on the CPU in float64\n";
     const Sizes sz = sizes_for(opt.quick);
     dm::Metrics metrics(chapter);
 

@@ -154,7 +154,7 @@ TEST(ToyGaussianMixture, Density2DIntegratesToOne) {
   const auto x = grid_2d(12.0, h);
   const auto gm = mixture_2d();
   // Largest std along any direction: sqrt(1.4 + 0.49) ≈ 1.37 (VE), means within
-  // 2.5 of the origin: the box edge is ≥ 7 std away.
+  // 2.5 of the origin: the box edge is ≥ 6.9 std away (tail mass < 1e-10).
   EXPECT_NEAR(gm.log_prob(x).exp().sum().item<double>() * h * h, 1.0, 1e-9);
   EXPECT_NEAR(gm.perturb_ve(0.7).log_prob(x).exp().sum().item<double>() * h * h, 1.0, 1e-9);
   EXPECT_NEAR(gm.perturb_vp(0.8, 0.6).log_prob(x).exp().sum().item<double>() * h * h, 1.0, 1e-9);
@@ -273,8 +273,8 @@ TEST(ToyGaussianMixture, PerturbVpMomentsMatchMonteCarlo) {
 // tail. Mixtures come close to it (the random share of each mode dominates: floor
 // sd/mean ≈ 0.6–1.2 here, √2 for χ²₁), and the floor's mean is itself a
 // 16-sample average, so in the worst case ED / floor.mean ~ F(1, 16), whose 99th
-// percentile is 8.53. A "3×" rule would fail ~10% of seeds (in 60 exact-vs-exact
-// repeats the max was 3.5–5× the mean).
+// percentile is 8.53. A "3×" rule would fail up to ~10% of seeds (P(F(1,16) > 3)
+// ≈ 0.10; in 60 exact-vs-exact repeats the max was 3.5–5× the mean).
 // Can fail: the same threshold rejects a wrong noise level. Measured expected
 // ratios (10 repeats each): VE with 3σ instead of σ: ≈ 57×; VP leaving the
 // data unperturbed ((a, s) = (1, 0) instead of (0.6, 0.8)): ≈ 33×.
