@@ -35,6 +35,7 @@ endfunction()
 function(dm_add_gtest name)
   add_executable(${name} ${ARGN})
   target_link_libraries(${name} PRIVATE dm GTest::gtest GTest::gtest_main)
+  target_include_directories(${name} PRIVATE ${CMAKE_SOURCE_DIR}/tests/common)
   dm_warnings(${name})
   dm_use_pch(${name})
   gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60

@@ -13,6 +13,8 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "test_dirs.hpp"
+
 namespace dm_test {
 
 struct RunResult {
@@ -37,13 +39,6 @@ inline RunResult run(const std::string& chapter, const std::string& args) {
   const int status = ::pclose(pipe);
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return r;
-}
-
-inline std::filesystem::path fresh_dir(const std::string& name) {
-  auto dir = std::filesystem::temp_directory_path() /
-             ("dm_chapter_" + name + "_" + std::to_string(::getpid()));
-  std::filesystem::remove_all(dir);
-  return dir;
 }
 
 inline nlohmann::json read_json(const std::filesystem::path& path) {

@@ -2,6 +2,8 @@
 // the ε ↔ score conversion of the model seam.
 #include <gtest/gtest.h>
 
+#include "test_dirs.hpp"
+
 #include <filesystem>
 #include <fstream>
 
@@ -13,12 +15,7 @@
 namespace fs = std::filesystem;
 
 namespace {
-fs::path fresh_dir(const std::string& name) {
-  auto dir = fs::temp_directory_path() / ("dm_test_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
+using dm_test::fresh_dir;
 }  // namespace
 
 TEST(Core, DeviceChoice) {

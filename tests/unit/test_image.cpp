@@ -1,6 +1,8 @@
 // Tests of dm/image: grid layout and padding, PNG pixel values read back
 // with stb_image, and clear errors for bad shapes and unwritable paths.
 #include <gtest/gtest.h>
+
+#include "test_dirs.hpp"
 #include <unistd.h>
 
 #include <filesystem>
@@ -32,12 +34,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-fs::path fresh_dir(const std::string& name) {
-  auto dir = fs::temp_directory_path() / ("dm_test_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
+using dm_test::fresh_dir;
 
 // A decoded PNG: its size, channel count and pixels as a [H, W, C] uint8 tensor.
 struct Decoded {

@@ -2,6 +2,8 @@
 // normalisation, the generated gnuplot script, and the files gnuplot writes
 // (both formats, the requested size, no temporary files left behind).
 #include <gtest/gtest.h>
+
+#include "test_dirs.hpp"
 #include <unistd.h>
 
 #include <cmath>
@@ -21,12 +23,7 @@ using dm::plot::Vec;
 
 namespace {
 
-fs::path fresh_dir(const std::string& name) {
-  auto dir = fs::temp_directory_path() / ("dm_test_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
+using dm_test::fresh_dir;
 
 std::string read_file(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
