@@ -9,11 +9,19 @@ namespace dm::langevin {
 
 namespace {
 torch::Tensor no_label_t(const torch::Tensor& x) { return torch::zeros({x.size(0)}, x.options()); }
+
+// Langevin needs the score itself; an ε-model has no noise level here to convert with.
+torch::Tensor score_of(Model& model, const torch::Tensor& x) {
+  if (model.prediction() != Prediction::score)
+    throw Error("Langevin needs a score model; this model predicts eps",
+                "wrap it so that it returns score = -eps / std at its noise level");
+  return model.predict(x, no_label_t(x));
+}
 }  // namespace
 
 // ANCHOR: ula_step
 torch::Tensor ula_step(Model& model, const torch::Tensor& x, double dt, double tau) {
-  auto score = model.predict(x, no_label_t(x));
+  auto score = score_of(model, x);
   auto z = torch::randn_like(x);
   // X_{k+1} = X_k + (Δt / 2τ) ∇log p(X_k) + √Δt Z_k
   return x + (dt / (2.0 * tau)) * score + std::sqrt(dt) * z;
@@ -40,7 +48,7 @@ torch::Tensor mala_log_accept(const std::function<torch::Tensor(const torch::Ten
                               double dt, double tau) {
   // log q(b | a) = −‖b − a − (Δt/2τ) s(a)‖² / (2Δt) + const  (the const cancels)
   auto log_q = [&](const torch::Tensor& b, const torch::Tensor& a) {
-    auto mean = a + (dt / (2.0 * tau)) * model.predict(a, no_label_t(a));
+    auto mean = a + (dt / (2.0 * tau)) * score_of(model, a);
     return -(b - mean).pow(2).reshape({b.size(0), -1}).sum(1) / (2.0 * dt);
   };
   // log α = [log p(x') − log p(x)]/τ + log q(x | x') − log q(x' | x)

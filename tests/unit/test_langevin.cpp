@@ -182,12 +182,12 @@ TEST(Langevin, GeometricSchedule) {
 //
 // Threshold kFloorFactor = 8.5: under "same law", n·ED is a Gaussian quadratic
 // form Σ λ_j Z_j²; by Székely & Bakirov (2003) P(Q ≥ x·E Q) ≤ P(χ²₁ ≥ x) for
-// x ≥ 1.54, the single-term case being the heaviest tail. Mixtures come close to
-// it (the random share of each mode dominates; floor sd/mean ≈ 0.6–1.2, √2 for
-// χ²₁), and floor.mean is itself a 16-sample average, so in the worst case
-// ED / floor.mean ~ F(1, 16), 99th percentile 8.53. (A "3×" rule fails up to ~10%
-// of seeds: P(F(1,16) > 3) ≈ 0.10; in 60 exact-vs-exact repeats the max was
-// 3.5–5× the mean.)
+// x ≳ 1.5, the single-term case being the heaviest tail. Mixtures come close to
+// it (the random share of each mode dominates; floor sd/mean ≈ 0.6–0.7 for the
+// mixtures here, 1.2 for two far-apart modes, √2 for χ²₁), and floor.mean is
+// itself a 16-sample average, so in the worst case ED / floor.mean ~ F(1, 16),
+// 99th percentile 8.53. (A "3×" rule fails up to ~10% of seeds: P(F(1,16) > 3)
+// ≈ 0.10; in 60 exact-vs-exact repeats the max was 3.5–5× the mean.)
 constexpr double kFloorFactor = 8.5;
 
 double ed_floor(const GaussianMixture& gm, int64_t n) {
@@ -196,8 +196,9 @@ double ed_floor(const GaussianMixture& gm, int64_t n) {
       .mean;
 }
 
-// Small step on a 2D mixture, 300 steps of Δt = 0.01 (time 3: several
-// relaxation times of the widest direction, λ_max = 1.4). ULA's bias is O(Δt):
+// Small step on a 2D mixture, 300 steps of Δt = 0.01 (time 3: about one
+// relaxation time 2λ of the widest direction, λ_max = 1.4, and 15 of the
+// narrowest, λ = 0.1). ULA's bias is O(Δt):
 // for a Gaussian with variance λ the stationary variance is λ/(1 − Δt/4λ), +2.6%
 // along the narrowest axis (λ = 0.1) — invisible at n = 1000. A wrong drift or
 // noise scale (e.g. √(2Δt), or a missing 1/2) inflates or shrinks the whole
