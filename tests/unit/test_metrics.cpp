@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "dm/core.hpp"
+#include "test_tensors.hpp"
 #include "dm/metrics.hpp"
 
 namespace {
@@ -19,11 +20,8 @@ using dm::metrics::energy_distance;
 using dm::metrics::ks_statistic;
 using dm::metrics::sliced_wasserstein;
 
-constexpr double kPi = 3.14159265358979323846;
-
-torch::Tensor tensor(const std::vector<double>& v, const std::vector<int64_t>& shape) {
-  return torch::tensor(v, dm::f64()).reshape(shape);
-}
+using dm_test::kPi;
+using dm_test::tensor;
 
 torch::Tensor normal_cdf(const torch::Tensor& x) { return 0.5 * (1 + torch::erf(x / std::sqrt(2.0))); }
 

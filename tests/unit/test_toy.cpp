@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "dm/core.hpp"
+#include "test_tensors.hpp"
 #include "dm/metrics.hpp"
 #include "dm/toy.hpp"
 
@@ -26,11 +27,8 @@ using dm::toy::GaussianMixture;
 using dm::toy::PerturbedMixture;
 using torch::indexing::Slice;
 
-constexpr double kPi = 3.14159265358979323846;
-
-torch::Tensor tensor(const std::vector<double>& v, const std::vector<int64_t>& shape) {
-  return torch::tensor(v, dm::f64()).reshape(shape);
-}
+using dm_test::kPi;
+using dm_test::tensor;
 
 double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {
   return (a - b).abs().max().item<double>();
