@@ -11,7 +11,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   zlib1g-dev libstb-dev gnuplot-nox
   dataset-fashion-mnist
-  pandoc libjs-katex chromium
+  pandoc libjs-katex nodejs python3 chromium   # the book: pandoc, KaTeX rendered by node, browser check
 )
 
 missing=()

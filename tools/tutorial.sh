@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The tutorial: builds the project, then runs every chapter in order with its
 # default sizes (pass --quick for the CI sizes; other flags go to every chapter).
-# Figures and metrics.json land in runs/<chapter>/.
+# Figures and metrics.json land in runs/<chapter>/; the book is then built from
+# them into build/book/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/build.sh
@@ -16,3 +17,6 @@ done
 echo
 echo "All chapters ran. Outputs:"
 for chapter in $chapters; do echo "  runs/$chapter/"; done
+echo
+python3 tools/book/build.py --runs runs --out build/book
+echo "Open the book: file://$(pwd)/build/book/index.html"

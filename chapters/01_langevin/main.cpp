@@ -71,9 +71,9 @@ void plot_double_well(const dm::Chapter& ch, dm::Metrics& metrics) {
   dm::plot::Figure fig(1, 2);
   fig.ax(0).title("potential V(x) = -x^2(x-2)(x+2)").xlabel("x").ylabel("V(x)").yrange(-6, 5)
       .line(xs, dm::plot::to_vec(dm::toy::DoubleWell::potential(x)), "V(x)");
-  auto& dens = fig.ax(1).title("p_{/Symbol t}(x) = exp(V(x)/{/Symbol t}) / Z_{/Symbol t}").xlabel("x").ylabel("density");
+  auto& dens = fig.ax(1).title("p_τ(x) = exp(V(x)/τ) / Z_τ").xlabel("x").ylabel("density");
   for (double tau : {1.0, 2.0, 5.0}) {
-    dens.line(xs, density_curve(dm::toy::DoubleWell(tau), xs), "{/Symbol t} = " + std::to_string(int(tau)));
+    dens.line(xs, density_curve(dm::toy::DoubleWell(tau), xs), "τ = " + std::to_string(int(tau)));
   }
   fig.save(ch.out("double_well"));
   metrics.figure("double_well.svg");
@@ -117,10 +117,10 @@ void step_size_bias(const dm::Chapter& ch, const Sizes& sz, dm::Metrics& metrics
   const Vec xs = linspace(-3, 3, 601);
   const Vec exact = density_curve(well, xs);
   dm::plot::Figure hist(1, 2);
-  hist.ax(0).title("ULA, {/Symbol D}t = " + std::to_string(dt_big).substr(0, 4)).xlabel("x").ylabel("density")
+  hist.ax(0).title("ULA, Δt = " + std::to_string(dt_big).substr(0, 4)).xlabel("x").ylabel("density")
       .histogram(dm::plot::to_vec(ula_big), 120, "ULA chains", {}, std::make_pair(-3.0, 3.0))
       .line(xs, exact, "exact p(x)", {"#000000"});
-  hist.ax(1).title("MALA, {/Symbol D}t = " + std::to_string(dt_big).substr(0, 4)).xlabel("x").ylabel("density")
+  hist.ax(1).title("MALA, Δt = " + std::to_string(dt_big).substr(0, 4)).xlabel("x").ylabel("density")
       .histogram(dm::plot::to_vec(mala_big), 120, "MALA chains", {}, std::make_pair(-3.0, 3.0))
       .line(xs, exact, "exact p(x)", {"#000000"});
   hist.save(ch.out("ula_vs_mala_hist"));
@@ -128,7 +128,7 @@ void step_size_bias(const dm::Chapter& ch, const Sizes& sz, dm::Metrics& metrics
 
   dm::plot::Figure bias;
   bias.ax().title("distance to p after " + std::to_string(sz.steps_bias) + " steps from exact samples")
-      .xlabel("step size {/Symbol D}t").ylabel("KS statistic to the exact CDF").logx().logy()
+      .xlabel("step size Δt").ylabel("KS statistic to the exact CDF").logx().logy()
       .xrange(0.8 * sz.dts.front(), 1.25 * sz.dts.back()).yrange(1e-3, 0.5)
       .linepoints(sz.dts, ula_ks, "ULA").linepoints(sz.dts, mala_ks, "MALA")
       .hline(floor.mean, "noise floor (" + std::to_string(sz.chains_1d) + " exact samples)", {"#777777", 1.5, 0.4, 1.0, true});
@@ -171,10 +171,10 @@ void temperature(const dm::Chapter& ch, const Sizes& sz, dm::Metrics& metrics) {
     std::printf("  tau = %g: KS to p_tau = %.4f, fraction in the right well = %.3f (exact 0.5)\n", tau, ks, right);
     const std::string key = "tau" + std::to_string(int(tau));
     metrics["temperature"][key] = {{"ks", ks}, {"right_fraction", right}};
-    fig.ax(panel++).title("{/Symbol t} = " + std::to_string(int(tau)) + ": " + std::to_string(sz.steps_mixing) + " steps from x = -{/Symbol \326}2")
+    fig.ax(panel++).title("τ = " + std::to_string(int(tau)) + ": " + std::to_string(sz.steps_mixing) + " steps from x = -√2")
         .xlabel("x").ylabel("density")
         .histogram(dm::plot::to_vec(x), 100, "Langevin chains", {}, std::make_pair(-3.5, 3.5))
-        .line(xs, density_curve(well, xs), "exact p_{/Symbol t}", {"#000000"});
+        .line(xs, density_curve(well, xs), "exact p_τ", {"#000000"});
   }
   metrics["temperature"]["dt"] = dt;
   metrics["temperature"]["steps"] = sz.steps_mixing;
@@ -231,8 +231,8 @@ void mixing(const dm::Chapter& ch, const Sizes& sz, dm::Metrics& metrics) {
   for (int64_t i = 0; i < steps; ++i) k[i] = double(i + 1);
   dm::plot::Figure fig(1, 2);
   fig.ax(0).title("chains in the right well (all start in the left)").xlabel("step k").ylabel("fraction").yrange(0, 1.02)
-      .line(k, plain.right_fraction, "plain, {/Symbol t} = 1", {dm::plot::color(0)})
-      .line(k, annealed.right_fraction, "annealed, {/Symbol t}: 5 {/Symbol \256} 1", {dm::plot::color(1)})
+      .line(k, plain.right_fraction, "plain, τ = 1", {dm::plot::color(0)})
+      .line(k, annealed.right_fraction, "annealed, τ: 5 → 1", {dm::plot::color(1)})
       .line(k, plain.ever_crossed, "plain: ever crossed", {dm::plot::color(0), 1.5, 0.4, 1.0, true})
       .line(k, annealed.ever_crossed, "annealed: ever crossed", {dm::plot::color(1), 1.5, 0.4, 1.0, true})
       .hline(0.5, "exact", {"#000000", 1.0});
@@ -309,11 +309,11 @@ void mixture_2d(const dm::Chapter& ch, const Sizes& sz, dm::Metrics& metrics) {
   auto shown = s / norm.clamp_min(1e-12) * torch::log1p(norm);
 
   dm::plot::Figure fig(1, 2, 1200, 560);
-  fig.ax(0).title("exact density and score field {/Symbol \321} log p").xlabel("x_1").ylabel("x_2").equal_aspect()
+  fig.ax(0).title("exact density and score field ∇ log p").xlabel("x_1").ylabel("x_2").equal_aspect()
       .xrange(lo, hi).yrange(lo, hi).heatmap(z, lo, hi, lo, hi, 8)
       .vectors(dm::plot::to_vec(cpts.select(1, 0)), dm::plot::to_vec(cpts.select(1, 1)),
                dm::plot::to_vec(shown.select(1, 0)), dm::plot::to_vec(shown.select(1, 1)), 0.32, "score", {"#ffffff", 1.2});
-  fig.ax(1).title("ULA chains after " + std::to_string(sz.steps_2d) + " steps ({/Symbol D}t = 0.01)").xlabel("x_1").ylabel("x_2")
+  fig.ax(1).title("ULA chains after " + std::to_string(sz.steps_2d) + " steps (Δt = 0.01)").xlabel("x_1").ylabel("x_2")
       .equal_aspect().xrange(lo, hi).yrange(lo, hi).heatmap(z, lo, hi, lo, hi, 8)
       .points(dm::plot::to_vec(x_ula.select(1, 0)), dm::plot::to_vec(x_ula.select(1, 1)), "chains", {"#ffffff", 1, 0.35, 0.7});
   fig.save(ch.out("mixture_2d"));
@@ -321,7 +321,7 @@ void mixture_2d(const dm::Chapter& ch, const Sizes& sz, dm::Metrics& metrics) {
 
   dm::plot::Figure conv;
   conv.ax().title("2D mixture: convergence from N(0, 9I)").xlabel("step k").ylabel("energy distance to exact samples").logy()
-      .linepoints(checkpoints, ed_ula, "ULA, {/Symbol D}t = 0.01")
+      .linepoints(checkpoints, ed_ula, "ULA, Δt = 0.01")
       .hline(floor.mean, "noise floor (" + std::to_string(n) + " samples)", {"#777777", 1.5, 0.4, 1.0, true});
   conv.save(ch.out("mixture_2d_convergence"));
   metrics.figure("mixture_2d_convergence.svg");

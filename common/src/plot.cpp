@@ -476,6 +476,35 @@ std::string Figure::script() const {
   return out + "unset multiplot\n";
 }
 
+namespace {
+// Browsers refuse an SVG that is not valid UTF-8 (the figure shows as broken).
+// gnuplot writes such bytes for octal escapes like {/Symbol \\326}: write the
+// character itself (τ, Δ, √, ∇, →) in the label instead.
+bool valid_utf8(const std::string& s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    const int extra = c < 0x80 ? 0 : (c >> 5) == 0x6 ? 1 : (c >> 4) == 0xE ? 2 : (c >> 3) == 0x1E ? 3 : -1;
+    if (extra < 0 || i + extra >= s.size()) return false;
+    for (int k = 1; k <= extra; ++k)
+      if ((static_cast<unsigned char>(s[i + k]) >> 6) != 0x2) return false;
+    i += extra + 1;
+  }
+  return true;
+}
+
+void check_svg_text(const std::string& svg, const std::string& target) {
+  if (!valid_utf8(svg))
+    throw Error("plot: the SVG for " + target + " is not valid UTF-8, browsers will not show it",
+                "write symbols as UTF-8 characters (τ, Δ, √, →) instead of {/Symbol \\ooo} escapes");
+}
+
+std::string read_file(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+}  // namespace
+
 fs::path Figure::save(const fs::path& stem) const {
   // Appending (not replace_extension) keeps stems such as "step_0.5" intact.
   const fs::path svg_path = stem.string() + ".svg", png_path = stem.string() + ".png";
@@ -496,6 +525,7 @@ fs::path Figure::save(const fs::path& stem) const {
   run_gnuplot(full, stem.string());
   for (const fs::path& p : {svg_path, png_path})
     if (!fs::exists(p)) throw Error("plot: gnuplot did not write " + p.string());
+  check_svg_text(read_file(svg_path), svg_path.string());
   return svg_path;
 }
 
@@ -505,8 +535,9 @@ std::string Figure::svg() const {
                   std::to_string(width_) + "," + std::to_string(height_) + "\nset output " +
                   quote(file.path().string()) + "\n" + script() + "unset output\n",
               "an SVG string");
-  std::ifstream in(file.path());
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  auto svg = read_file(file.path());
+  check_svg_text(svg, "an SVG string");
+  return svg;
 }
 
 void require_gnuplot() {

@@ -28,6 +28,19 @@ inline std::filesystem::path bin_dir() {
   return env ? std::filesystem::path(env) : std::filesystem::path("bin");
 }
 
+// Where a chapter's --quick run writes: $DM_QUICK_RUNS/<chapter> when set (ctest
+// sets it: the book's test build reads those figures and metrics afterwards,
+// so the folder is kept), else a scratch folder removed after the tests.
+inline std::filesystem::path quick_run_dir(const std::string& chapter) {
+  const char* env = std::getenv("DM_QUICK_RUNS");
+  if (!env) return fresh_dir(chapter);
+  auto dir = std::filesystem::path(env) / chapter;
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir;
+}
+inline bool keep_quick_runs() { return std::getenv("DM_QUICK_RUNS") != nullptr; }
+
 inline RunResult run(const std::string& chapter, const std::string& args) {
   const auto cmd = (bin_dir() / chapter).string() + " " + args + " 2>&1";
   RunResult r;

@@ -11,11 +11,11 @@ using dm_test::fraction_se;
 class Chapter01 : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    out_ = new fs::path(dm_test::fresh_dir("01"));
+    out_ = new fs::path(dm_test::quick_run_dir("01_langevin"));
     result_ = new dm_test::RunResult(dm_test::run("01_langevin", "--quick --seed 0 --out " + out_->string()));
   }
   static void TearDownTestSuite() {
-    fs::remove_all(*out_);
+    if (!dm_test::keep_quick_runs()) fs::remove_all(*out_);
     delete out_;
     delete result_;
   }

@@ -188,6 +188,31 @@ TEST(Plot, SaveWritesSvgAndPngOfRequestedSize) {
   fs::remove_all(dir);
 }
 
+// Browsers show an SVG only if it is valid UTF-8: symbols written as UTF-8
+// arrive intact; a gnuplot octal escape (which writes a raw Latin-1 byte) is
+// refused with a hint instead of producing a figure that will not display.
+TEST(Plot, SvgIsValidUtf8AndSymbolEscapesAreRefused) {
+  const fs::path dir = fresh_dir("plot_utf8");
+  dm::plot::Figure good;
+  good.ax().title("τ = 5, Δt → 0, √2, ∇ log p").line({0, 1}, {0, 1}, "p_τ");
+  const std::string text = read_file(good.save(dir / "good"));
+  EXPECT_TRUE(contains(text, "τ = 5")) << "UTF-8 text must reach the SVG unchanged";
+  EXPECT_TRUE(contains(text, "∇"));
+  EXPECT_TRUE(contains(good.svg(), "√2"));
+
+  dm::plot::Figure bad;
+  bad.ax().title("x = -{/Symbol \326}2").line({0, 1}, {0, 1});
+  try {
+    bad.save(dir / "bad");
+    ADD_FAILURE() << "an SVG with invalid UTF-8 must be refused";
+  } catch (const dm::Error& e) {
+    EXPECT_TRUE(contains(e.what(), "not valid UTF-8")) << e.what();
+    EXPECT_TRUE(contains(e.hint(), "UTF-8 characters")) << e.hint();
+  }
+  EXPECT_THROW(bad.svg(), dm::Error);
+  fs::remove_all(dir);
+}
+
 TEST(Plot, DefaultSizeScalesWithTheGrid) {
   const fs::path dir = fresh_dir("plot_default_size");
   dm::plot::Figure fig(2, 3);
