@@ -145,8 +145,10 @@ def expand(page: dict, runs: Path, out: Path, stats: dict, metric_cache: dict) -
             shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
             lang = LANGUAGES.get(path.suffix, "")
             label = f"`{shown}`" + (f" · `{anchor}`" if anchor else "")
-            result += ["", "::: {.include}", f"[{label}]{{.include-path}}", "",
-                       f"```{lang}", code, "```", ":::", ""]
+            # Keep the directive's indentation so an include inside a list item stays in it.
+            indent = line[: len(line) - len(line.lstrip())]
+            block = ["::: {.include}", f"[{label}]{{.include-path}}", "", f"```{lang}", *code.split("\n"), "```", ":::"]
+            result += [""] + [indent + b if b else "" for b in block] + [""]
             stats["includes"] += 1
             continue
         if INCLUDE_RE.search(line):
