@@ -1,0 +1,429 @@
+// Chapter 04 — Denoising diffusion probabilistic models (DDPM).
+//
+// A fixed forward process adds a little Gaussian noise at each of T steps,
+//     q(x_t | x_{t−1}) = N(√(1−β_t) x_{t−1}, β_t I),
+// so that x_T is (almost) pure noise; its marginals have a closed form
+//     q(x_t | x_0) = N(√ᾱ_t x_0, (1−ᾱ_t) I),   ᾱ_t = Π_{s≤t} (1−β_s).
+// A network ε_θ(x_t, t) learns the noise that was added (Algorithm 1); the
+// reverse chain then walks from noise back to data one Gaussian step at a
+// time using the posterior q(x_{t−1} | x_t, x_0) with x_0 estimated from ε_θ
+// (Algorithm 2, ancestral sampling).
+//
+// The chapter runs, in order:
+//   1. the schedules: β_t and ᾱ_t, linear and cosine;
+//   2. 2D: the sampler driven by the exact ε of a Gaussian mixture (its floor:
+//      T = 1000 and a short schedule), then by a small MLP trained on samples;
+//   3. Fashion-MNIST: one image noised over t;
+//   4. the U-Net: loaded from the shipped checkpoint (or trained: --train; a
+//      tiny one with --quick), the loss curve, sample grids during training;
+//   5. sampling: a grid of samples and the denoising strip;
+//   6. quality: the Fréchet distance in a Fashion-MNIST classifier's feature
+//      space against its floor, and the class histogram of the samples.
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+
+#include "dm/cli.hpp"
+#include "dm/data.hpp"
+#include "dm/ddpm.hpp"
+#include "dm/image.hpp"
+#include "dm/io.hpp"
+#include "dm/metrics.hpp"
+#include "dm/nn.hpp"
+#include "dm/plot.hpp"
+#include "dm/quality.hpp"
+#include "dm/schedule.hpp"
+#include "dm/toy.hpp"
+#include "dm/train.hpp"
+
+namespace fs = std::filesystem;
+using dm::plot::Vec;
+using torch::Tensor;
+
+namespace {
+
+struct Options {
+  bool train = false, resume = false, clip = false;
+  int64_t steps = 0;    // training steps (0: the default for the run size)
+  int64_t samples = 0;  // samples for the Fréchet distance (0: default)
+  std::string schedule = "linear", variance = "fixedlarge";
+  fs::path checkpoint;  // the shipped weights to sample from
+};
+
+// Sizes: the defaults make the book's figures; --quick is the CI size.
+struct Sizes {
+  int64_t toy_samples, toy_train_steps, image_train_steps, batch, fid_samples, T;
+};
+Sizes sizes_for(bool quick) {
+  if (quick) return {1000, 1500, 300, 32, 64, 100};
+  return {2000, 6000, 20000, 64, 500, 1000};
+}
+
+dm::schedule::Schedule make_schedule(const std::string& name, int64_t T) {
+  if (name == "cosine") return dm::schedule::cosine(T);
+  return T == 1000 ? dm::schedule::linear(T) : dm::schedule::linear_rescaled(T);
+}
+
+dm::ddpm::SampleOptions sample_options(const Options& o, const std::string& label) {
+  dm::ddpm::SampleOptions s;
+  s.variance = o.variance == "fixedsmall" ? dm::ddpm::Variance::fixedsmall : dm::ddpm::Variance::fixedlarge;
+  s.clip_x0 = o.clip;
+  s.progress_label = label;
+  return s;
+}
+
+// ---------------------------------------------------------------------------
+// 1. The schedules
+// ---------------------------------------------------------------------------
+void plot_schedules(const dm::Chapter& ch, dm::Metrics& metrics) {
+  std::cout << "\n[1/6] noise schedules (T = 1000)\n";
+  const auto lin = dm::schedule::linear(1000), cos = dm::schedule::cosine(1000);
+  Vec t(1000);
+  for (int i = 0; i < 1000; ++i) t[i] = i + 1;
+  dm::plot::Figure fig(1, 3, 1500, 420);
+  fig.ax(0).title("β_t").xlabel("step t").logy().line(t, dm::plot::to_vec(lin.betas), "linear")
+      .line(t, dm::plot::to_vec(cos.betas), "cosine");
+  fig.ax(1).title("ᾱ_t: the signal variance left in x_t").xlabel("step t").yrange(0, 1)
+      .line(t, dm::plot::to_vec(lin.alpha_bar), "linear").line(t, dm::plot::to_vec(cos.alpha_bar), "cosine");
+  auto snr = [](const dm::schedule::Schedule& s) { return dm::plot::to_vec(s.alpha_bar / (1 - s.alpha_bar)); };
+  fig.ax(2).title("signal-to-noise ratio ᾱ_t / (1 − ᾱ_t)").xlabel("step t").logy()
+      .line(t, snr(lin), "linear").line(t, snr(cos), "cosine");
+  fig.save(ch.out("schedules"));
+  metrics.figure("schedules.svg");
+  metrics["schedules"] = {{"linear_alpha_bar_T", lin.alpha_bar[-1].item<double>()},
+                          {"cosine_alpha_bar_T", cos.alpha_bar[-1].item<double>()}};
+  std::printf("  ᾱ_T: linear %.2e, cosine %.2e\n", lin.alpha_bar[-1].item<double>(), cos.alpha_bar[-1].item<double>());
+}
+
+// ---------------------------------------------------------------------------
+// 2. Two dimensions: the exact ε first, then a learned one
+// ---------------------------------------------------------------------------
+dm::toy::GaussianMixture toy_mixture() {
+  // Six modes on a ring plus one in the centre, unequal weights: the sampler must get them right.
+  auto ring = dm::toy::ring_mixture(6, 2.0, 0.25);
+  auto means = torch::cat({ring.means(), torch::zeros({1, 2}, torch::kFloat64)});
+  auto covs = torch::cat({ring.covs(), 0.05 * torch::eye(2, torch::kFloat64).unsqueeze(0)});
+  auto w = torch::tensor({0.2, 0.1, 0.2, 0.1, 0.2, 0.1, 0.1}, torch::kFloat64);
+  return dm::toy::GaussianMixture(w, means, covs);
+}
+
+void toy_2d(const dm::Chapter& ch, const Options& o, const Sizes& sz, dm::Metrics& metrics) {
+  std::cout << "\n[2/6] 2D: DDPM with the exact ε of a mixture, then with a learned ε\n";
+  // Tiny 2D batches: one thread is fastest (a second one only adds synchronisation).
+  const int threads = torch::get_num_threads();
+  torch::set_num_threads(1);
+  auto mixture = toy_mixture();
+  const int64_t n = sz.toy_samples;
+  auto floor = dm::metrics::noise_floor([&](int64_t m) { return mixture.sample(m); }, n, dm::metrics::energy_distance);
+  auto& m = metrics["toy_2d"];
+  m["samples"] = n;
+  m["energy_distance_noise_floor"] = {{"mean", floor.mean}, {"std", floor.std}, {"repeats", floor.repeats}};
+
+  // ANCHOR: exact_eps
+  // The mixture pushed through q(x_t | x_0) is still a mixture, so its exact ε at
+  // every step is known: the sampler's own error, separate from any network's.
+  std::map<std::string, Tensor> shown;
+  for (int64_t T : {int64_t(1000), int64_t(100)}) {
+    const auto sched = make_schedule(o.schedule, T);
+    dm::toy::PerturbedMixture exact(mixture, sched.mean_std_fn(), dm::Prediction::eps);
+    auto x = dm::ddpm::sample(exact, sched, {n, 2}, {}, sample_options(o, "exact ε, T=" + std::to_string(T)));
+    // ANCHOR_END: exact_eps
+    const double ed = dm::metrics::energy_distance(x, mixture.sample(n));
+    std::printf("  exact ε, T = %4lld: energy distance %.5f (floor %.5f ± %.5f)\n", (long long)T, ed, floor.mean, floor.std);
+    m["exact_eps_T" + std::to_string(T)] = ed;
+    shown["exact, T = " + std::to_string(T)] = x;
+  }
+
+  // A small MLP learns ε from fresh mixture samples at every step (infinite data).
+  const auto sched = make_schedule(o.schedule, 1000);
+  dm::nn::MLPConfig mc;
+  mc.hidden = 128;
+  mc.layers = 3;
+  dm::nn::ScoreMLP net(mc);
+  std::cout << "  " << dm::nn::describe(net) << "\n";
+  dm::train::TrainConfig tc;
+  tc.steps = sz.toy_train_steps;
+  tc.lr = 2e-3;
+  tc.warmup = 100;
+  tc.ema_decay = 0.995;
+  tc.log_every = 50;
+  tc.checkpoint_every = tc.steps;
+  dm::train::Trainer trainer(net.ptr(), dm::nn::to_json(mc), tc, torch::kCPU);
+  // ANCHOR: train_toy
+  auto eps_fn = [&](const Tensor& xt, const Tensor& t, const Tensor&) { return net->forward(xt, t); };
+  auto result = trainer.run([&](int64_t) {
+    auto x0 = mixture.sample(512).to(torch::kFloat32);
+    return dm::ddpm::loss_eps(eps_fn, sched, x0);  // Algorithm 1: ‖ε − ε_θ(√ᾱ_t x0 + √(1−ᾱ_t) ε, t)‖²
+  }, ch.out("toy_mlp.pt"), false, {}, "train MLP");
+  // ANCHOR_END: train_toy
+  dm::nn::UseEmaWeights ema(trainer.ema(), *net);
+  net->eval();
+  dm::nn::NetModel learned(net, dm::Prediction::eps);
+  auto x_learned = dm::ddpm::sample(learned, sched, {n, 2}, {}, sample_options(o, "learned ε"), torch::kFloat32);
+  const double ed_learned = dm::metrics::energy_distance(x_learned.to(torch::kFloat64), mixture.sample(n));
+  std::printf("  learned ε (%lld steps): energy distance %.5f (floor %.5f)\n", (long long)tc.steps, ed_learned, floor.mean);
+  m["learned_eps"] = ed_learned;
+  m["train_steps"] = tc.steps;
+  m["loss_first"] = result.losses.front();
+  m["loss_last"] = result.losses.back();
+  fs::remove(ch.out("toy_mlp.pt"));
+
+  dm::plot::Figure fig(1, 4, 1600, 430);
+  auto scatter = [&](int i, const std::string& title, const Tensor& x) {
+    auto xd = x.to(torch::kFloat64);
+    fig.ax(i).title(title).equal_aspect().xrange(-3.2, 3.2).yrange(-3.2, 3.2)
+        .points(dm::plot::to_vec(xd.select(1, 0)), dm::plot::to_vec(xd.select(1, 1)), "", {dm::plot::color(i), 1, 0.3, 0.6});
+  };
+  scatter(0, "exact samples", mixture.sample(n));
+  scatter(1, "DDPM, exact ε, T = 1000", shown["exact, T = 1000"]);
+  scatter(2, "DDPM, exact ε, T = 100", shown["exact, T = 100"]);
+  scatter(3, "DDPM, learned ε (MLP)", x_learned);
+  fig.save(ch.out("toy_samples"));
+  metrics.figure("toy_samples.svg");
+  torch::set_num_threads(threads);
+}
+
+// ---------------------------------------------------------------------------
+// 3. One image through the forward process
+// ---------------------------------------------------------------------------
+void forward_strip(const dm::Chapter& ch, const dm::data::Dataset& data, const dm::schedule::Schedule& sched,
+                   dm::Metrics& metrics) {
+  std::cout << "\n[3/6] the forward process on one image\n";
+  const auto x0 = data.images.slice(0, 0, 1).to(torch::kFloat64);
+  std::vector<int64_t> steps;
+  for (double f : {0.0, 0.02, 0.05, 0.1, 0.2, 0.35, 0.5, 0.7, 0.85, 1.0})
+    steps.push_back(std::min<int64_t>(sched.T - 1, int64_t(f * double(sched.T - 1))));
+  std::vector<Tensor> frames;
+  auto eps = torch::randn_like(x0);
+  for (int64_t s : steps)  // x_t = √ᾱ_t x_0 + √(1−ᾱ_t) ε, one ε for the whole strip
+    frames.push_back(dm::ddpm::q_sample(sched, x0, torch::full({1}, s, torch::kLong), eps));
+  dm::image::save_grid(torch::cat(frames).clamp(-1, 1), ch.out("forward_strip.png"), int(frames.size()));
+  metrics.figure("forward_strip.png");
+  metrics["forward_strip_steps"] = steps;
+}
+
+// ---------------------------------------------------------------------------
+// 4. The U-Net: shipped weights, or training
+// ---------------------------------------------------------------------------
+dm::nn::UNetConfig unet_config(bool quick) {
+  dm::nn::UNetConfig c;  // the default: base 32, mults 1-2-2, attention at 8×8
+  if (quick) {
+    c.base_channels = 16;
+    c.channel_mults = {1, 2};
+    c.attention_resolutions = {};
+  }
+  return c;
+}
+
+struct Trained {
+  dm::nn::UNet net{nullptr};
+  std::string source;  // "checkpoint <path>" or "trained here"
+  nlohmann::json manifest;
+};
+
+Trained get_unet(const dm::Chapter& ch, const Options& o, const Sizes& sz, const dm::data::Dataset& train_set,
+                 const dm::schedule::Schedule& sched, dm::Metrics& metrics) {
+  const auto& opt = ch.options();
+  const auto config = unet_config(opt.quick);
+  nlohmann::json model_json = dm::nn::to_json(config);
+  model_json["schedule"] = sched.name;
+  model_json["T"] = sched.T;
+  Trained out{dm::nn::UNet(config), "", {}};
+  std::cout << "  " << dm::nn::describe(out.net) << "\n";
+  out.net->to(opt.device);
+
+  const bool use_shipped = !o.train && !opt.quick && fs::exists(o.checkpoint);
+  if (use_shipped) {
+    std::cout << "\n[4/6] loading the shipped weights " << o.checkpoint.string() << " (--train retrains)\n";
+    dm::train::load_weights(*out.net, model_json, o.checkpoint);
+    out.manifest = dm::train::read_checkpoint_info(o.checkpoint).value("manifest", nlohmann::json());
+    out.source = "checkpoint " + o.checkpoint.filename().string();
+    if (out.manifest.contains("loss_steps")) {
+      dm::plot::Figure loss;
+      loss.ax().title("training loss (from the checkpoint's manifest)").xlabel("step").ylabel("mean ε-loss").logy()
+          .line(out.manifest["loss_steps"].get<Vec>(), out.manifest["losses"].get<Vec>(), "loss");
+      loss.save(ch.out("loss"));
+      metrics.figure("loss.svg");
+    }
+    out.net->eval();
+    return out;
+  }
+  if (!opt.quick && !o.train)
+    std::cout << "  no shipped checkpoint at " << o.checkpoint.string() << ": training one\n";
+  std::cout << "\n[4/6] training the U-Net (ε-prediction, Algorithm 1)\n";
+  dm::train::TrainConfig tc;
+  tc.steps = o.steps > 0 ? o.steps : sz.image_train_steps;
+  tc.lr = opt.quick ? 1e-3 : 2e-4;
+  tc.warmup = opt.quick ? 20 : 500;
+  tc.ema_decay = opt.quick ? 0.95 : 0.999;
+  tc.log_every = opt.quick ? 10 : 100;
+  tc.checkpoint_every = opt.quick ? tc.steps : 1000;
+  dm::train::Trainer trainer(out.net.ptr(), model_json, tc, opt.device);
+  // Batch b of epoch e is a function of (seed, e, b) only, so a resumed run sees the same data.
+  dm::data::BatchSampler batches(train_set, sz.batch, opt.seed, opt.device, true);
+  int64_t epoch = -1;
+  Tensor order;
+  const int64_t grid_every = opt.quick ? 0 : std::max<int64_t>(tc.steps / 5, 1);
+  const auto grid_noise = torch::randn({16, 1, 32, 32}, torch::TensorOptions().device(opt.device));
+  dm::Timer timer;
+  // ANCHOR: train_unet
+  auto eps_fn = [&](const Tensor& xt, const Tensor& t, const Tensor&) { return out.net->forward(xt, t); };
+  auto result = trainer.run([&](int64_t step) {
+    const int64_t e = (step - 1) / batches.batches_per_epoch(), b = (step - 1) % batches.batches_per_epoch();
+    if (e != epoch) order = batches.order(epoch = e);  // reshuffled every epoch
+    const auto x0 = batches.batch(order, b).images;
+    return dm::ddpm::loss_eps(eps_fn, sched, x0);
+  }, ch.out("unet_checkpoint.pt"), o.resume, [&](int64_t step, double) {
+    if (grid_every > 0 && step % grid_every == 0) {  // samples during training, from the EMA weights
+      dm::nn::UseEmaWeights ema(trainer.ema(), *out.net);
+      out.net->eval();
+      dm::nn::NetModel model(out.net, dm::Prediction::eps);
+      auto x = dm::ddpm::sample_from(model, sched, grid_noise, {}, sample_options(o, ""));
+      dm::image::save_grid(x.clamp(-1, 1), ch.out("train_samples_step" + std::to_string(step) + ".png"), 8);
+      out.net->train();
+    }
+  }, "train U-Net");
+  // ANCHOR_END: train_unet
+  const double seconds = timer.seconds();
+  std::printf("  %lld steps in %.0f s (%.3f s/step); loss %.4f → %.4f\n", (long long)result.step, seconds,
+              seconds / double(std::max<int64_t>(1, result.step - result.resumed_from)), result.losses.front(),
+              result.losses.back());
+  metrics["training"] = {{"steps", result.step}, {"batch", sz.batch}, {"seconds", seconds},
+                         {"loss_first", result.losses.front()}, {"loss_last", result.losses.back()},
+                         {"loss_steps", result.loss_steps}, {"losses", result.losses}};
+  dm::plot::Figure loss;
+  loss.ax().title("training loss (running mean)").xlabel("step").ylabel("mean ε-loss").logy()
+      .line(result.loss_steps, result.losses, "loss");
+  loss.save(ch.out("loss"));
+  metrics.figure("loss.svg");
+
+  trainer.ema().copy_to(*out.net);
+  out.net->eval();
+  out.source = "trained here";
+  out.manifest = {{"steps", result.step}, {"loss_steps", result.loss_steps}, {"losses", result.losses},
+                  {"seed", opt.seed}, {"device", dm::device_name(opt.device)}, {"batch", sz.batch},
+                  {"wall_seconds_this_run", seconds}};
+  if (!opt.quick) {
+    dm::train::export_weights(*out.net, model_json, ch.out("ddpm_fashion.pt"), out.manifest);
+    std::cout << "  exported the EMA weights (float16) to " << ch.out("ddpm_fashion.pt").string() << "\n";
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// 5. Sampling and 6. quality
+// ---------------------------------------------------------------------------
+void sample_and_measure(const dm::Chapter& ch, const Options& o, const Sizes& sz, Trained& unet,
+                        const dm::data::Dataset& train_set, const dm::data::Dataset& test_set,
+                        const dm::schedule::Schedule& sched, dm::Metrics& metrics) {
+  const auto& opt = ch.options();
+  std::cout << "\n[5/6] ancestral sampling (Algorithm 2), " << sched.T << " steps\n";
+  dm::nn::NetModel model(unet.net, dm::Prediction::eps);
+  const auto dev = torch::TensorOptions().device(opt.device);
+  // The denoising strip: x_t and the network's x̂₀ at a few steps, for 8 samples.
+  std::vector<int64_t> shown_steps;
+  for (double f : {1.0, 0.8, 0.6, 0.4, 0.3, 0.2, 0.1, 0.05, 0.0}) shown_steps.push_back(int64_t(f * double(sched.T - 1)));
+  std::vector<Tensor> strip_x, strip_x0;
+  // ANCHOR: sample_images
+  auto options = sample_options(o, "sampling");
+  options.callback = [&](int64_t t, const Tensor& x, const Tensor& x0_pred) {
+    if (std::find(shown_steps.begin(), shown_steps.end(), t) != shown_steps.end()) {
+      strip_x.push_back(x.slice(0, 0, 8).to(torch::kCPU));
+      strip_x0.push_back(x0_pred.slice(0, 0, 8).to(torch::kCPU));
+    }
+  };
+  const int64_t n = std::max<int64_t>(sz.fid_samples, 64);
+  std::vector<Tensor> parts;
+  for (int64_t done = 0; done < n; done += 250) {
+    const int64_t b = std::min<int64_t>(250, n - done);
+    parts.push_back(dm::ddpm::sample(model, sched, {b, 1, 32, 32}, {}, options, dev).to(torch::kCPU));
+    options.callback = nullptr;  // the strip comes from the first batch
+  }
+  const auto samples = torch::cat(parts).clamp(-1, 1);
+  // ANCHOR_END: sample_images
+  dm::image::save_grid(samples.slice(0, 0, 64), ch.out("samples.png"), 8);
+  metrics.figure("samples.png");
+  // Rows: the 8 samples; columns: x_t from t = T−1 (left) to 0, then the same for x̂₀.
+  auto rows = [](const std::vector<Tensor>& frames) { return torch::stack(frames, 1).reshape({-1, 1, 32, 32}); };
+  if (!strip_x.empty()) {
+    dm::image::save_grid(rows(strip_x).clamp(-1, 1), ch.out("denoising_strip.png"), int(strip_x.size()));
+    dm::image::save_grid(rows(strip_x0).clamp(-1, 1), ch.out("denoising_x0.png"), int(strip_x0.size()));
+    metrics.figure("denoising_strip.png");
+    metrics.figure("denoising_x0.png");
+  }
+
+  std::cout << "\n[6/6] quality: Fréchet distance in a Fashion-MNIST classifier's feature space\n";
+  const auto classifier_path = dm::train::checkpoints_dir() / "fashion_classifier.pt";
+  auto classifier = dm::quality::load_classifier(classifier_path, opt.device);
+  auto f_samples = dm::quality::features(classifier, samples);
+  auto f_test = dm::quality::features(classifier, test_set.images.slice(0, 0, n));
+  auto f_train = dm::quality::features(classifier, train_set.images.slice(0, 0, n));
+  // ANCHOR: frechet_floor
+  const double fd = dm::quality::frechet_distance(f_samples, f_test);
+  const double fd_floor = dm::quality::frechet_distance(f_train, f_test);  // real vs real, same n
+  // ANCHOR_END: frechet_floor
+  const auto hist = dm::quality::class_histogram(classifier, samples);
+  std::printf("  Fréchet distance (%lld samples vs %lld test images): %.2f; floor (train vs test): %.2f\n",
+              (long long)n, (long long)n, fd, fd_floor);
+  const auto& names = dm::data::fashion_mnist_classes();
+  Vec idx, frac;
+  for (int64_t k = 0; k < 10; ++k) {
+    idx.push_back(double(k));
+    frac.push_back(hist[k].item<double>() / double(n));
+  }
+  dm::plot::Figure hfig(1, 1, 900, 380);
+  hfig.ax().title("classes of " + std::to_string(n) + " samples (by the classifier); 0.1 each in the data")
+      .xlabel("class: " + names[0] + ", " + names[1] + ", …, " + names[9]).ylabel("fraction").yrange(0, 0.4)
+      .linepoints(idx, frac, "samples").hline(0.1, "data", {"#777777", 1.5, 0.4, 1.0, true});
+  hfig.save(ch.out("class_histogram"));
+  metrics.figure("class_histogram.svg");
+  metrics["quality"] = {{"samples", n},
+                        {"steps", sched.T},
+                        {"frechet_distance", fd},
+                        {"frechet_floor_train_vs_test", fd_floor},
+                        {"class_fractions", frac},
+                        {"model", unet.source},
+                        {"classifier_test_accuracy", dm::train::read_checkpoint_info(classifier_path)
+                                                         .value("extra", nlohmann::json())
+                                                         .value("test_accuracy", -1.0)}};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return dm::run_main([&] {
+    dm::Chapter chapter("04_ddpm", "Chapter 04: DDPM — forward process, ε-prediction, ancestral sampling", 2);
+    Options o;
+    auto& app = chapter.app();
+    app.add_flag("--train", o.train, "train the U-Net here instead of loading the shipped checkpoint");
+    app.add_flag("--resume", o.resume, "continue training from <out>/unet_checkpoint.pt");
+    app.add_option("--steps", o.steps, "U-Net training steps (default 20000; --quick 300)");
+    app.add_option("--samples", o.samples, "samples for the Fréchet distance (default 500; --quick 64)");
+    app.add_option("--schedule", o.schedule, "noise schedule")->check(CLI::IsMember({"linear", "cosine"}));
+    app.add_option("--variance", o.variance, "reverse-step variance: β_t (fixedlarge) or β̃_t (fixedsmall)")
+        ->check(CLI::IsMember({"fixedlarge", "fixedsmall"}));
+    app.add_flag("--clip", o.clip, "clip the predicted x̂₀ to [−1, 1] at every step (as the DDPM code does)");
+    o.checkpoint = dm::train::checkpoints_dir() / "ddpm_fashion.pt";
+    app.add_option("--checkpoint", o.checkpoint, "shipped weights to sample from");
+    const auto& opt = chapter.parse(argc, argv);
+    dm::plot::require_gnuplot();
+    Sizes sz = sizes_for(opt.quick);
+    if (o.samples > 0) sz.fid_samples = o.samples;
+    dm::Metrics metrics(chapter);
+
+    plot_schedules(chapter, metrics);
+    toy_2d(chapter, o, sz, metrics);
+
+    const auto train_set = dm::data::load_fashion_mnist(dm::data::Split::train, opt.data, opt.quick ? 2000 : -1);
+    const auto test_set = dm::data::load_fashion_mnist(dm::data::Split::test, opt.data, opt.quick ? 1000 : -1);
+    const auto sched = make_schedule(o.schedule, sz.T);
+    forward_strip(chapter, test_set, sched, metrics);
+    const auto sched_on_device = sched.to(opt.device);
+    auto unet = get_unet(chapter, o, sz, train_set, sched_on_device, metrics);
+    sample_and_measure(chapter, o, sz, unet, train_set, test_set, sched_on_device, metrics);
+
+    const auto path = metrics.write();
+    std::cout << "\nfigures and metrics written to " << opt.out.string() << "/ (" << path.filename().string()
+              << ", " << metrics.data()["figures"].size() << " figures)\n";
+  });
+}

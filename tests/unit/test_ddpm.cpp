@@ -1,0 +1,613 @@
+// tests/unit/test_ddpm.cpp — dm/ddpm.hpp against exact answers.
+//
+//   * q_sample, q_step, predict_x0_from_eps are their formulas; iterating q_step
+//     k times has the moments of q(x_k | x_0) (5 standard errors);
+//   * the posterior q(x_{t−1} | x_t, x_0) equals brute-force Gaussian
+//     conditioning of the joint of (x_{t−1}, x_t) given x_0 (to round-off);
+//   * one reverse step with the exact ε of a mixture: the x̂_0 + posterior-mean
+//     form equals Algorithm 2's form (1e-10), the noise is σ_t z with σ_t² = β_t
+//     or β̃_t as chosen, none at the last step, x̂_0 clipping is a flag, and a
+//     score model gives the same step as an ε-model;
+//   * the full ancestral chain equals Algorithm 2 written out by hand, and driven
+//     by the exact ε it reaches the exact mixture (energy distance vs its noise
+//     floor, mode weights vs binomial standard errors, moments) for T = 1000
+//     and for a 50-step schedule; on Gaussian data the output variance of the
+//     chain, discretisation error included, is the closed-form prediction;
+//   * the ε-loss is Algorithm 1's formula; for the exact ε it equals the
+//     irreducible variance 1 − E‖ε*‖²/D, below any wrong model's; its gradient
+//     reaches the parameters of a torch::nn::Linear.
+// Exact comparisons: both sides are the same float64 expressions of O(1–300)
+// numbers (x̂_0 = x/√ᾱ_T amplifies by 1/0.0064 ≈ 157), so 1e-10 is round-off
+// with a wide margin. Statistical thresholds are derived next to each test.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "dm/core.hpp"
+#include "dm/ddpm.hpp"
+#include "dm/metrics.hpp"
+#include "dm/model.hpp"
+#include "dm/schedule.hpp"
+#include "dm/toy.hpp"
+#include "test_tensors.hpp"
+
+namespace {
+
+namespace dd = dm::ddpm;
+namespace sc = dm::schedule;
+using dm::toy::GaussianMixture;
+using dm::toy::PerturbedMixture;
+using dm_test::tensor;
+
+double at(const torch::Tensor& v, int64_t i) { return v[i].item<double>(); }
+double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {
+  return (a - b).abs().max().item<double>();
+}
+at::Generator generator(uint64_t seed) { return at::detail::createCPUGenerator(seed); }
+torch::Tensor steps(int64_t n, int64_t index) { return torch::full({n}, index, torch::kLong); }
+
+// Three well-separated 2D components with unequal weights (0.5, 0.3, 0.2), one
+// class each: the sampler must get the weights right, not just the shapes.
+// Means ≥ 4 apart against stds ≤ 0.6 (≥ 3.4 std to a decision boundary), so a
+// point is assigned to the wrong component with probability ≲ 3e-4 — far below
+// the binomial SE of a weight (≈ 0.01 at n = 2000).
+GaussianMixture mixture() {
+  return GaussianMixture(tensor({0.5, 0.3, 0.2}, {3}), tensor({-2.5, 0.0, 1.5, 2.0, 1.5, -2.0}, {3, 2}),
+                         tensor({0.30, 0.10, 0.10, 0.20,    //
+                                 0.25, -0.10, -0.10, 0.35,  //
+                                 0.15, 0.00, 0.00, 0.15},
+                                {3, 2, 2}),
+                         {0, 1, 2});
+}
+
+// The exact ε-model of the mixture under the schedule: ε*(x, t) = −√(1−ᾱ_t) ∇log q_t(x).
+PerturbedMixture exact_eps(const GaussianMixture& gm, const sc::Schedule& s,
+                           dm::Prediction prediction = dm::Prediction::eps) {
+  return PerturbedMixture(gm, s.mean_std_fn(), prediction);
+}
+
+// ---------------------------------------------------------------------------
+// The forward process.
+
+TEST(Ddpm, QSampleAndQStepAreTheirFormulas) {
+  const auto s = sc::linear();
+  torch::manual_seed(1);
+  const auto x0 = torch::randn({4, 3}, dm::f64()), eps = torch::randn({4, 3}, dm::f64());
+  const std::vector<int64_t> idx = {0, 7, 500, 999};
+  const auto t = torch::tensor(idx, torch::kLong);
+  const auto xt = dd::q_sample(s, x0, t, eps);
+  const auto xs = dd::q_step(s, x0, t, eps);
+  const auto x0_back = dd::predict_x0_from_eps(s, xt, t, eps);
+  for (int n = 0; n < 4; ++n) {
+    const double ab = at(s.alpha_bar, idx[n]), b = at(s.betas, idx[n]);
+    // x_t = √ᾱ_t x_0 + √(1−ᾱ_t) ε
+    EXPECT_LT(max_abs_diff(xt[n], std::sqrt(ab) * x0[n] + std::sqrt(1 - ab) * eps[n]), 1e-14);
+    // x_t = √(1−β_t) x_{t−1} + √β_t z
+    EXPECT_LT(max_abs_diff(xs[n], std::sqrt(1 - b) * x0[n] + std::sqrt(b) * eps[n]), 1e-14);
+  }
+  // x̂_0 inverts q_sample given the true ε (× 1/√ᾱ_T ≈ 157 at the last index).
+  EXPECT_LT(max_abs_diff(x0_back, x0), 1e-10);
+}
+
+// Iterating x_k = √(1−β_k) x_{k−1} + √β_k z from a fixed x_0 gives
+// q(x_k | x_0) = N(√ᾱ_k x_0, (1−ᾱ_k) I). n = 20000 chains (2D); per coordinate
+// the sample mean is within 5 SE = 5√(v/n) of √ᾱ_k x_0 and the sample variance
+// within 5 SE of 1 − ᾱ_k, SE = sd((x − m)²)/√n (both SEs from the sample;
+// two-sided p ≈ 6e-7 per check). At k = 1 the variance is β_1 = 1e-4, so a
+// scale error in either term would show up at once.
+TEST(Ddpm, IteratedQStepHasTheClosedFormMarginal) {
+  const auto s = sc::linear();
+  torch::manual_seed(2);
+  const int64_t n = 20000;
+  const auto x0 = tensor({1.5, -0.7}, {1, 2}).expand({n, 2});
+  auto x = x0.clone();
+  int64_t done = 0;
+  for (int64_t k : {1, 10, 100, 1000}) {
+    for (; done < k; ++done) x = dd::q_step(s, x, steps(n, done), torch::randn({n, 2}, dm::f64()));
+    const double ab = at(s.alpha_bar, k - 1);  // k steps taken: index k − 1
+    const auto m = x.mean(0);
+    const auto sq = (x - m).pow(2);
+    for (int d = 0; d < 2; ++d) {
+      const double var = sq.select(1, d).mean().item<double>();
+      EXPECT_NEAR(m[d].item<double>(), std::sqrt(ab) * x0[0][d].item<double>(), 5 * std::sqrt(var / n))
+          << "mean, k = " << k << ", dim " << d;
+      EXPECT_NEAR(var, 1 - ab, 5 * sq.select(1, d).std().item<double>() / std::sqrt(double(n)))
+          << "variance, k = " << k << ", dim " << d;
+    }
+  }
+}
+
+// q(x_{t−1} | x_t, x_0) by conditioning a 2D Gaussian (1D data). Given x_0:
+//   x_{t−1} ~ N(m, v),  m = √ᾱ_{t−1} x_0,  v = 1 − ᾱ_{t−1}
+//   x_t = √α_t x_{t−1} + √β_t z  ⇒  E x_t = √α_t m,  Var x_t = α_t v + β_t,
+//                                   Cov(x_{t−1}, x_t) = √α_t v
+// and for a jointly Gaussian pair
+//   E[x_{t−1} | x_t] = m + Cov/Var x_t · (x_t − E x_t),  Var[x_{t−1} | x_t] = v − Cov²/Var x_t.
+// This uses nothing of the closed form (no β̃, no coefficients) and is
+// evaluated in long double from the β's. Index 0 (t = 1): v = 0, the posterior
+// is x_0 itself. Tolerance: the library's tables hold 1 − ᾱ_t in float64, a
+// difference of two O(1) numbers, so its relative round-off is ≈ ε/(1 − ᾱ_t)
+// — up to 3e-12 at the first steps of the cosine schedule (1 − ᾱ_1 = 4.1e-5);
+// hence 1e-13 + 1e-15/(1 − ᾱ_t) on these O(1) values (measured worst ≈ 1e-16/(1 − ᾱ_t)).
+// The log-variance: the same relative error of β̃ (≤ 3e-12), so 1e-10.
+TEST(Ddpm, PosteriorIsGaussianConditioning) {
+  for (const auto& s : {sc::linear(), sc::cosine()}) {
+    SCOPED_TRACE(s.name);
+    std::vector<long double> alpha_bar_prev(s.T);
+    long double prod = 1.0L;
+    for (int64_t i = 0; i < s.T; ++i) {
+      alpha_bar_prev[i] = prod;
+      prod *= 1.0L - at(s.betas, i);
+    }
+    const std::vector<int64_t> idx = {0, 1, 10, 500, 998, 999};
+    for (double x0v : {-1.3, 0.4, 2.0}) {
+      for (double xtv : {-0.5, 1.7}) {
+        const int64_t N = static_cast<int64_t>(idx.size());
+        const auto x0 = torch::full({N, 1}, x0v, dm::f64()), xt = torch::full({N, 1}, xtv, dm::f64());
+        const auto post = dd::posterior_mean_variance(s, x0, xt, torch::tensor(idx, torch::kLong));
+        ASSERT_EQ(post.mean.sizes(), (std::vector<int64_t>{N, 1}));
+        for (int64_t n = 0; n < N; ++n) {
+          const int64_t i = idx[n];
+          const long double beta = at(s.betas, i), alpha = 1.0L - beta, ab_prev = alpha_bar_prev[i];
+          const long double m = std::sqrt(ab_prev) * x0v, v = 1.0L - ab_prev;
+          const long double mean_t = std::sqrt(alpha) * m, var_t = alpha * v + beta,
+                            cov = std::sqrt(alpha) * v;
+          const auto want_mean = static_cast<double>(m + cov / var_t * (xtv - mean_t));
+          const auto want_var = static_cast<double>(v - cov * cov / var_t);
+          const double tol = 1e-13 + 1e-15 / static_cast<double>(var_t);  // var_t = 1 − ᾱ_t
+          EXPECT_NEAR(post.mean[n][0].item<double>(), want_mean, tol) << "index " << i;
+          EXPECT_NEAR(post.variance[n][0].item<double>(), want_var, tol) << "index " << i;
+          const double want_log = i == 0 ? std::log(at(s.posterior_variance, 1)) : std::log(want_var);
+          EXPECT_NEAR(post.log_variance[n][0].item<double>(), want_log, 1e-10) << "index " << i;
+        }
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// One reverse step with the exact ε of the mixture.
+
+// Algorithm 2, line 4, written out: (x_t − β_t/√(1−ᾱ_t) ε) / √α_t.
+torch::Tensor algorithm2_mean(const sc::Schedule& s, const torch::Tensor& x, int64_t i,
+                              const torch::Tensor& eps) {
+  const double b = at(s.betas, i), ab = at(s.alpha_bar, i);
+  return (x - b / std::sqrt(1 - ab) * eps) / std::sqrt(1 - b);
+}
+
+// The x̂_0 + posterior-mean form μ̃_t(x_t, x̂_0) and Algorithm 2's form are the
+// same function of ε: substituting x̂_0 = (x_t − √(1−ᾱ_t) ε)/√ᾱ_t into μ̃_t
+// gives coefficient of x_t  [β_t + (1−ᾱ_{t−1}) α_t]/(√α_t (1−ᾱ_t)) = 1/√α_t
+// and of ε  −β_t/(√α_t √(1−ᾱ_t)). With clipping they differ, by design.
+TEST(Ddpm, ReverseMeanFormsAgreeWithoutClipping) {
+  const auto s = sc::linear();
+  const auto gm = mixture();
+  auto model = exact_eps(gm, s);
+  torch::manual_seed(3);
+  const int64_t n = 64;
+  for (int64_t i : {999, 500, 10, 1, 0}) {
+    const auto x = dd::q_sample(s, gm.sample(n), steps(n, i), torch::randn({n, 2}, dm::f64()));
+    const auto step = dd::p_mean_variance(model, s, x, steps(n, i), {}, dd::Variance::fixedlarge, false);
+    const auto eps = model.predict(x, torch::full({n}, double(i), dm::f64()));
+    EXPECT_LT(max_abs_diff(step.eps, eps), 1e-15) << "index " << i;
+    EXPECT_LT(max_abs_diff(step.mean, algorithm2_mean(s, x, i, eps)), 1e-10) << "index " << i;
+    EXPECT_LT(max_abs_diff(step.mean, dd::mean_from_eps(s, x, steps(n, i), eps)), 1e-10) << "index " << i;
+    // Clipped: x̂_0 ∈ [−1, 1] and the mean is the posterior mean at the clipped x̂_0.
+    const auto clipped = dd::p_mean_variance(model, s, x, steps(n, i), {}, dd::Variance::fixedlarge, true);
+    EXPECT_LE(clipped.x0_pred.abs().max().item<double>(), 1.0);
+    const auto want = dd::posterior_mean_variance(s, step.x0_pred.clamp(-1, 1), x, steps(n, i)).mean;
+    EXPECT_LT(max_abs_diff(clipped.mean, want), 1e-12) << "index " << i;
+    // The data reach |x_0| ≈ 3.5, so clipping visibly moves the mean where the
+    // x̂_0 coefficient β_t√ᾱ_{t−1}/(1−ᾱ_t) is not tiny (0.17 at index 10).
+    if (i == 10 || i == 1) {
+      EXPECT_GT(max_abs_diff(clipped.mean, step.mean), 0.1) << "index " << i;
+    }
+  }
+}
+
+// x_{t−1} = μ + σ_t z with z = randn(x.sizes(), generator) and σ_t² = β_t
+// (fixedlarge) or β̃_t (fixedsmall); at index 0 no noise is added (and none is
+// drawn): the result is μ̃_1 = x̂_0, the same for both variances.
+TEST(Ddpm, PSampleStepAddsTheChosenNoise) {
+  const auto s = sc::linear();
+  const auto gm = mixture();
+  auto model = exact_eps(gm, s);
+  torch::manual_seed(4);
+  const int64_t n = 32;
+  for (auto variance : {dd::Variance::fixedlarge, dd::Variance::fixedsmall}) {
+    for (int64_t i : {999, 500, 1, 0}) {
+      SCOPED_TRACE("index " + std::to_string(i));
+      const auto x = dd::q_sample(s, gm.sample(n), steps(n, i), torch::randn({n, 2}, dm::f64()));
+      dd::SampleOptions opt;
+      opt.variance = variance;
+      opt.generator = generator(77);
+      torch::Tensor x0_pred;
+      const auto got = dd::p_sample_step(model, s, x, i, {}, opt, &x0_pred);
+      const auto eps = model.predict(x, torch::full({n}, double(i), dm::f64()));
+      const auto mean = algorithm2_mean(s, x, i, eps);
+      EXPECT_LT(max_abs_diff(x0_pred, dd::predict_x0_from_eps(s, x, steps(n, i), eps)), 1e-12);
+      if (i == 0) {
+        EXPECT_LT(max_abs_diff(got, mean), 1e-10);
+        EXPECT_LT(max_abs_diff(got, x0_pred), 1e-12);
+        // Nothing was drawn: the generator is where a fresh one starts.
+        auto fresh = generator(77);
+        EXPECT_TRUE(
+            torch::equal(torch::randn({3}, *opt.generator, dm::f64()), torch::randn({3}, fresh, dm::f64())));
+        continue;
+      }
+      auto g = generator(77);
+      const auto z = torch::randn(x.sizes(), g, x.options());
+      const double sigma2 =
+          variance == dd::Variance::fixedlarge ? at(s.betas, i) : at(s.posterior_variance, i);
+      EXPECT_LT(max_abs_diff(got, mean + std::sqrt(sigma2) * z), 1e-10);
+    }
+  }
+  EXPECT_THROW(dd::p_sample_step(model, s, torch::zeros({2, 2}, dm::f64()), 1000), dm::Error);
+  EXPECT_THROW(dd::p_sample_step(model, s, torch::zeros({2, 2}, dm::f64()), -1), dm::Error);
+}
+
+// A score model is converted with ε = −√(1−ᾱ_t)·score, so the exact score of
+// the perturbed mixture steps exactly like its exact ε.
+TEST(Ddpm, ScoreModelStepsLikeTheEpsModel) {
+  const auto s = sc::cosine(200);
+  const auto gm = mixture();
+  auto eps_model = exact_eps(gm, s);
+  auto score_model = exact_eps(gm, s, dm::Prediction::score);
+  torch::manual_seed(5);
+  const auto x = torch::randn({16, 2}, dm::f64());
+  for (int64_t i : {199, 50, 3}) {
+    dd::SampleOptions a, b;
+    a.generator = generator(9);
+    b.generator = generator(9);
+    EXPECT_LT(max_abs_diff(dd::p_sample_step(eps_model, s, x, i, {}, a),
+                           dd::p_sample_step(score_model, s, x, i, {}, b)),
+              1e-10)
+        << "index " << i;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// The ancestral chain.
+
+// sample_from is Algorithm 2 written out: x_{t−1} = (x_t − β_t/√(1−ᾱ_t) ε)/√α_t
+// + √β_t z for t = T … 2, no z at t = 1; callbacks at every index T−1 … 0.
+TEST(Ddpm, SampleIsAlgorithmTwo) {
+  const auto s = sc::linear(8, 0.01, 0.3);
+  const auto gm = mixture();
+  auto model = exact_eps(gm, s);
+  torch::manual_seed(6);
+  const auto x_T = torch::randn({10, 2}, dm::f64());
+  std::vector<int64_t> seen;
+  torch::Tensor last_x0;
+  dd::SampleOptions opt;
+  opt.generator = generator(11);
+  opt.callback = [&](int64_t i, const torch::Tensor&, const torch::Tensor& x0_pred) {
+    seen.push_back(i);
+    last_x0 = x0_pred;
+  };
+  const auto got = dd::sample_from(model, s, x_T, {}, opt);
+  EXPECT_EQ(seen, (std::vector<int64_t>{7, 6, 5, 4, 3, 2, 1, 0}));
+  EXPECT_LT(max_abs_diff(got, last_x0), 1e-12);  // the last step returns x̂_0
+  EXPECT_FALSE(got.requires_grad());
+
+  auto g = generator(11);
+  auto x = x_T;
+  for (int64_t i = s.T - 1; i >= 0; --i) {
+    const auto eps = model.predict(x, torch::full({10}, double(i), dm::f64()));
+    x = algorithm2_mean(s, x, i, eps);
+    if (i > 0) x = x + std::sqrt(at(s.betas, i)) * torch::randn({10, 2}, g, dm::f64());
+  }
+  EXPECT_LT(max_abs_diff(got, x), 1e-10);
+
+  // sample(shape) starts from randn(shape, generator): the same chain; float32 works.
+  dd::SampleOptions from_noise;
+  from_noise.generator = generator(12);
+  auto g2 = generator(12);
+  const auto start = torch::randn({10, 2}, g2, dm::f64());
+  dd::SampleOptions continued;
+  continued.generator = g2;
+  EXPECT_LT(max_abs_diff(dd::sample(model, s, {10, 2}, {}, from_noise),
+                         dd::sample_from(model, s, start, {}, continued)),
+            1e-12);
+  const auto x32 = dd::sample(model, s, {4, 2}, {}, {}, torch::kFloat32);
+  EXPECT_EQ(x32.scalar_type(), torch::kFloat32);
+  EXPECT_TRUE(torch::isfinite(x32).all().item<bool>());
+}
+
+// Exact mean and covariance of a mixture: E x = Σ w_k μ_k,
+// Cov x = Σ w_k (Σ_k + μ_k μ_kᵀ) − E x E xᵀ.
+std::pair<torch::Tensor, torch::Tensor> mixture_moments(const GaussianMixture& gm) {
+  const auto w = gm.weights(), mu = gm.means(), cov = gm.covs();
+  const auto mean = (w.unsqueeze(1) * mu).sum(0);
+  const auto second = (w.view({-1, 1, 1}) * (cov + mu.unsqueeze(2) * mu.unsqueeze(1))).sum(0);
+  return {mean, second - mean.unsqueeze(1) * mean.unsqueeze(0)};
+}
+
+// max over components of |share_k − w_k| / SE_k, SE_k = √(w_k(1−w_k)/n): the
+// binomial z-score of each mode's share (component = most probable one).
+double worst_share_z(const GaussianMixture& gm, const torch::Tensor& x) {
+  const auto cls = gm.class_posterior(x).argmax(1);
+  const double n = double(x.size(0));
+  double worst = 0;
+  for (int64_t k = 0; k < gm.components(); ++k) {
+    const double share = (cls == k).sum().item<double>() / n, w = at(gm.weights(), k);
+    worst = std::max(worst, std::abs(share - w) / std::sqrt(w * (1 - w) / n));
+  }
+  return worst;
+}
+
+// Mean within 5 SE (SE² = C_ii/n) and covariance within 5 SE (SE = sd of the
+// centred products/√n), as in test_langevin.cpp.
+void expect_moments_match(const torch::Tensor& x, const torch::Tensor& mean, const torch::Tensor& cov) {
+  const int64_t n = x.size(0), D = x.size(1);
+  const auto m = x.mean(0);
+  const auto xc = x - m;
+  const auto c = xc.t().mm(xc) / static_cast<double>(n - 1);
+  for (int64_t i = 0; i < D; ++i) {
+    EXPECT_NEAR(m[i].item<double>(), mean[i].item<double>(), 5 * std::sqrt(c[i][i].item<double>() / n))
+        << "mean[" << i << "]";
+    for (int64_t j = i; j < D; ++j) {
+      const auto prod = xc.select(1, i) * xc.select(1, j);
+      EXPECT_NEAR(c[i][j].item<double>(), cov[i][j].item<double>(),
+                  5 * prod.std().item<double>() / std::sqrt(static_cast<double>(n)))
+          << "cov[" << i << "][" << j << "]";
+    }
+  }
+}
+
+// Energy distance threshold, as derived in test_langevin.cpp: under "same law"
+// n·ED is a Gaussian quadratic form whose tail is at most χ²₁-like (Székely &
+// Bakirov 2003); for a mixture the random share of each mode dominates it, and
+// the floor is a mean of R = 16 repeats, so ED/floor ~ F(1, 16) in the worst
+// case: 99th percentile 8.53. (A "2–3×" rule would fail an exact sampler on
+// ~10% of seeds.) The sharper checks are the mode shares (5 binomial SE each)
+// and the moments (5 SE): a sampler that got the weights wrong by 0.05, or the
+// spread by a few percent, fails those first.
+constexpr double kFloorFactor = 8.5;
+
+struct ChainResult {
+  double ed = 0, floor = 0, share_z = 0;
+};
+
+// n = 2000 chains through the whole schedule driven by the exact ε of `model_of`,
+// compared with a fresh exact sample of the data mixture.
+ChainResult run_chain(const GaussianMixture& data, const GaussianMixture& model_of, const sc::Schedule& s,
+                      dd::Variance variance, uint64_t seed) {
+  torch::manual_seed(seed);
+  const int64_t n = 2000;
+  auto model = exact_eps(model_of, s);
+  dd::SampleOptions opt;
+  opt.variance = variance;
+  const auto x = dd::sample(model, s, {n, 2}, {}, opt);
+  ChainResult r;
+  r.floor =
+      dm::metrics::noise_floor([&](int64_t m) { return data.sample(m); }, n, dm::metrics::energy_distance, 16)
+          .mean;
+  r.ed = dm::metrics::energy_distance(x, data.sample(n));
+  r.share_z = worst_share_z(data, x);
+  EXPECT_TRUE(torch::isfinite(x).all().item<bool>());
+  const auto [mean, cov] = mixture_moments(data);
+  expect_moments_match(x, mean, cov);
+  return r;
+}
+
+// T = 1000, linear β. With the exact ε the reverse mean E[x_{t−1} | x_t] is
+// exact (μ̃ is linear in x_0 and x̂_0 = E[x_0 | x_t]); only the Gaussian shape
+// and the fixed variance of each reverse kernel are approximations, of order
+// β_t ≤ 0.02 — invisible at n = 2000 for either variance choice (the recursion
+// of the Gaussian test below gives −1.5% / +0.3% on a component's variance for
+// β̃ / β at T = 1000).
+// Measured over 10 seeds (floor 2.7e-3 from 64 repeats): ED/floor mean 1.6,
+// max 5.8, both choices; moments ≤ 2.7 SE; mode shares ≤ 2.3 SE.
+TEST(Ddpm, AncestralSamplingReachesTheMixture) {
+  const auto gm = mixture();
+  const auto s = sc::linear();
+  for (auto [variance, seed] :
+       {std::pair{dd::Variance::fixedlarge, 30}, std::pair{dd::Variance::fixedsmall, 31}}) {
+    SCOPED_TRACE(variance == dd::Variance::fixedlarge ? "fixedlarge" : "fixedsmall");
+    const auto r = run_chain(gm, gm, s, variance, seed);
+    EXPECT_LT(r.ed, kFloorFactor * r.floor) << "floor " << r.floor;
+    EXPECT_LT(r.share_z, 5.0);
+    RecordProperty(variance == dd::Variance::fixedlarge ? "ed_over_floor_large" : "ed_over_floor_small",
+                   std::to_string(r.ed / r.floor));
+  }
+}
+
+// A 50-step chain: linear_rescaled(50), β from 0.002 to 0.4 (DDPM's endpoints ×
+// 1000/T, ᾱ_T = 7.7e-6). The reverse kernels are now far from their small-β
+// limit; with σ² = β the chain still reaches the mixture at n = 2000 (each
+// component comes out ≈ 7% too wide — see the Gaussian test below — which
+// moves the covariance by ≈ 0.4 SE here). Measured over 10 seeds: ED/floor
+// mean 1.5, max 3.5; moments ≤ 2.9 SE; shares ≤ 2.1 SE. fixedsmall is not
+// asserted here: its components come out ≈ 20% too narrow, and the moments
+// reached 4.8 SE in 10 seeds (covariance −0.12 at n = 1e5) — a real bias of
+// the 50-step chain, pinned down exactly in the Gaussian test below.
+// Can fail: the exact ε of the same mixture with equal weights (1/3 each)
+// produces equal mode shares, |0.33 − 0.5|/SE ≈ 15 ≫ 5.
+TEST(Ddpm, ShortScheduleReachesTheMixture) {
+  const auto gm = mixture();
+  const auto s = sc::linear_rescaled(50);
+  const auto r = run_chain(gm, gm, s, dd::Variance::fixedlarge, 40);
+  EXPECT_LT(r.ed, kFloorFactor * r.floor) << "floor " << r.floor;
+  EXPECT_LT(r.share_z, 5.0);
+  RecordProperty("ed_over_floor_large", std::to_string(r.ed / r.floor));
+
+  const auto equal = GaussianMixture(torch::ones({3}, dm::f64()), gm.means(), gm.covs(), gm.groups());
+  torch::manual_seed(42);
+  auto wrong = exact_eps(equal, s);
+  const auto x = dd::sample(wrong, s, {2000, 2});
+  EXPECT_GT(worst_share_z(gm, x), 5.0);
+}
+
+// On Gaussian data x_0 ~ N(0, v_0) the exact ε is linear,
+//   ε*(x_t) = √(1−ᾱ_t) x_t / v_t,  v_t = ᾱ_t v_0 + 1 − ᾱ_t  (the variance of x_t),
+// so each ancestral step is x_{t−1} = a_t x_t + σ_t z with
+//   a_t = (1 − β_t/v_t)/√α_t   (Algorithm 2's mean with ε*),
+// and the chain's output variance follows the recursion
+//   V_T = 1,  V_{t−1} = a_t² V_t + σ_t²  (σ_1 = 0)
+// — a closed-form prediction of what the sampler produces, including its
+// discretisation error. For v_0 = 0.25 (std 0.5, like a mixture component)
+// and the 50-step schedule: σ² = β gives V_0 = 0.2662 (+6.5%), σ² = β̃ gives
+// 0.1966 (−21%). n = 40000 chains: the sample variance is within 5 SE of the
+// prediction (SE = sd((x − m)²)/√n ≈ 0.0018), and both are > 5 SE from v_0
+// itself (9 and 30 SE), so the check sees the difference between the two
+// variance choices, and the 1e-3-level size of any error in the step.
+TEST(Ddpm, ShortScheduleOutputVarianceIsTheGaussianPrediction) {
+  const auto s = sc::linear_rescaled(50);
+  const double v0 = 0.25;
+  const auto gaussian = GaussianMixture(tensor({1.0}, {1}), tensor({0.0}, {1, 1}), tensor({v0}, {1, 1, 1}));
+  auto model = exact_eps(gaussian, s);
+  const int64_t n = 40000;
+  for (auto [variance, seed] :
+       {std::pair{dd::Variance::fixedlarge, 50}, std::pair{dd::Variance::fixedsmall, 51}}) {
+    SCOPED_TRACE(variance == dd::Variance::fixedlarge ? "fixedlarge" : "fixedsmall");
+    long double V = 1.0L;
+    for (int64_t i = s.T - 1; i >= 0; --i) {
+      const long double ab = at(s.alpha_bar, i), beta = at(s.betas, i);
+      const long double vt = ab * v0 + 1.0L - ab;
+      const long double a = (1.0L - beta / vt) / std::sqrt(1.0L - beta);
+      const long double sigma2 =
+          i == 0 ? 0.0L : (variance == dd::Variance::fixedlarge ? beta : at(s.posterior_variance, i));
+      V = a * a * V + sigma2;
+    }
+    torch::manual_seed(seed);
+    dd::SampleOptions opt;
+    opt.variance = variance;
+    const auto x = dd::sample(model, s, {n, 1}, {}, opt).squeeze(1);
+    const auto sq = (x - x.mean()).pow(2);
+    const double var = sq.mean().item<double>(), se = sq.std().item<double>() / std::sqrt(double(n));
+    EXPECT_NEAR(var, static_cast<double>(V), 5 * se) << "predicted " << static_cast<double>(V);
+    EXPECT_GT(std::abs(static_cast<double>(V) - v0), 5 * se);
+    EXPECT_NEAR(x.mean().item<double>(), 0.0, 5 * std::sqrt(var / n));
+    RecordProperty(variance == dd::Variance::fixedlarge ? "var_large" : "var_small", std::to_string(var));
+  }
+}
+
+// ---------------------------------------------------------------------------
+// The ε-loss (Algorithm 1).
+
+TEST(Ddpm, LossEpsIsAlgorithmOne) {
+  const auto s = sc::linear();
+  const auto gm = mixture();
+  auto model = exact_eps(gm, s);
+  dd::EpsFn fn = [&](const torch::Tensor& xt, const torch::Tensor& t, const torch::Tensor& labels) {
+    return model.predict(xt, t, labels);
+  };
+  torch::manual_seed(7);
+  const int64_t n = 256;
+  const auto x0 = gm.sample(n);
+  // Drawn as documented: t = randint(T, {N}, g), then ε = randn(x0.sizes(), g).
+  auto g = generator(21);
+  const auto t = torch::randint(s.T, {n}, g, torch::kLong);
+  const auto eps = torch::randn(x0.sizes(), g, dm::f64());
+  const auto xt = torch::sqrt(s.alpha_bar.index_select(0, t)).unsqueeze(1) * x0 +
+                  torch::sqrt(1 - s.alpha_bar.index_select(0, t)).unsqueeze(1) * eps;
+  const double want = (eps - model.predict(xt, t.to(torch::kFloat64))).pow(2).mean().item<double>();
+  EXPECT_NEAR(dd::loss_eps_at(fn, s, x0, t, eps).item<double>(), want, 1e-12);
+  EXPECT_NEAR(dd::loss_eps(fn, s, x0, {}, generator(21)).item<double>(), want, 1e-12);
+  // The time label the model sees is the index as a float tensor.
+  dd::EpsFn check_t = [&](const torch::Tensor& xt_, const torch::Tensor& t_, const torch::Tensor&) {
+    EXPECT_EQ(t_.scalar_type(), torch::kFloat64);
+    EXPECT_TRUE(torch::equal(t_, t.to(torch::kFloat64)));
+    return torch::zeros_like(xt_);
+  };
+  dd::loss_eps_at(check_t, s, x0, t, eps);
+}
+
+// The exact ε* = E[ε | x_t] does not reach zero loss: by the tower property
+// E[ε·ε*] = E‖ε*‖², so E‖ε − ε*‖² = E‖ε‖² − E‖ε*‖² = D − E‖ε*‖² — the
+// irreducible variance of ε given x_t. Per row r_n = ‖ε − ε*‖²/D + ‖ε*‖²/D − 1
+// has mean 0; the check is |mean r| < 5 SE (SE = sd(r)/√n, p ≈ 6e-7).
+// Any other model pays (1/D)E‖ε* − f‖² on top: ε ≡ 0 gives ≈ 1 (5 SE of
+// E ε² = 1, SE = sd/√(nD) of the squares), and cε* for c = 0.8, 1.2 gives
+// (1 − c)²E‖ε*‖²/D ≈ 0.04·(1 − L*) ≈ 0.03 more than ε* — checked on the same
+// draws, > 5 SE of the per-row paired difference (measured: L* ≈ 0.27, gaps
+// 0.028 and 0.031).
+TEST(Ddpm, LossOfTheExactModelIsTheIrreducibleVariance) {
+  const auto s = sc::linear();
+  const auto gm = mixture();
+  auto model = exact_eps(gm, s);
+  auto scaled = [&](double c) -> dd::EpsFn {
+    return [&model, c](const torch::Tensor& xt, const torch::Tensor& t, const torch::Tensor& labels) {
+      return c * model.predict(xt, t, labels);
+    };
+  };
+  torch::manual_seed(8);
+  const int64_t n = 20000, D = 2;
+  const auto x0 = gm.sample(n);
+  const double loss_exact = dd::loss_eps(scaled(1.0), s, x0, {}, generator(5)).item<double>();
+  const double loss_zero = dd::loss_eps(scaled(0.0), s, x0, {}, generator(5)).item<double>();
+  const double loss_small = dd::loss_eps(scaled(0.8), s, x0, {}, generator(5)).item<double>();
+  const double loss_large = dd::loss_eps(scaled(1.2), s, x0, {}, generator(5)).item<double>();
+
+  auto g = generator(5);
+  const auto t = torch::randint(s.T, {n}, g, torch::kLong);
+  const auto eps = torch::randn(x0.sizes(), g, dm::f64());
+  const auto eps_star = model.predict(dd::q_sample(s, x0, t, eps), t.to(torch::kFloat64));
+  const auto r = ((eps - eps_star).pow(2).sum(1) + eps_star.pow(2).sum(1)) / D - 1.0;
+  const double se = r.std().item<double>() / std::sqrt(double(n));
+  EXPECT_NEAR(loss_exact - (1.0 - eps_star.pow(2).sum(1).mean().item<double>() / D), 0.0, 5 * se);
+  EXPECT_NEAR(loss_exact, (eps - eps_star).pow(2).mean().item<double>(), 1e-12);
+  EXPECT_LT(loss_exact, 0.5);  // ε* explains much of ε on these narrow components
+
+  EXPECT_NEAR(loss_zero, 1.0, 5 * eps.pow(2).std().item<double>() / std::sqrt(double(n * D)));
+  EXPECT_LT(loss_exact, loss_zero);
+  const auto row_loss = [&](double c) { return (eps - c * eps_star).pow(2).sum(1) / D; };
+  for (auto [c, loss_c] : {std::pair{0.8, loss_small}, std::pair{1.2, loss_large}}) {
+    const auto diff = row_loss(c) - row_loss(1.0);
+    EXPECT_GT(loss_c - loss_exact, 5 * diff.std().item<double>() / std::sqrt(double(n))) << "c = " << c;
+  }
+  RecordProperty("loss_exact", std::to_string(loss_exact));
+}
+
+// The loss backpropagates into a network: for ε_θ = W u + b with
+// u = (x_t, t/T), L = (1/ND) Σ ‖ε − ε_θ‖², so
+//   ∂L/∂b_j = −(2/ND) Σ_n (ε − ε_θ)_nj,   ∂L/∂W_jk = −(2/ND) Σ_n (ε − ε_θ)_nj u_nk.
+// One small gradient step on the same draws lowers the loss (lr 0.01 is far
+// below 2/λ_max of this quadratic, λ_max ≈ 2·E‖u‖²/D ≈ 5).
+TEST(Ddpm, LossGradientReachesALinearModel) {
+  const auto s = sc::linear();
+  const auto gm = mixture();
+  torch::manual_seed(9);
+  torch::nn::Linear lin(3, 2);
+  lin->to(torch::kFloat64);
+  dd::EpsFn net = [&](const torch::Tensor& xt, const torch::Tensor& t, const torch::Tensor&) {
+    return lin(torch::cat({xt, (t / double(s.T)).unsqueeze(1)}, 1));
+  };
+  const int64_t n = 128, D = 2;
+  const auto x0 = gm.sample(n);
+  auto g = generator(3);
+  const auto t = torch::randint(s.T, {n}, g, torch::kLong);
+  const auto eps = torch::randn(x0.sizes(), g, dm::f64());
+  auto loss = dd::loss_eps_at(net, s, x0, t, eps);
+  loss.backward();
+
+  torch::Tensor resid, u;
+  {
+    torch::NoGradGuard no_grad;
+    u = torch::cat({dd::q_sample(s, x0, t, eps), (t.to(torch::kFloat64) / double(s.T)).unsqueeze(1)}, 1);
+    resid = eps - lin(u);
+  }
+  const double scale = -2.0 / double(n * D);
+  EXPECT_LT(max_abs_diff(lin->bias.grad(), scale * resid.sum(0)), 1e-12);
+  EXPECT_LT(max_abs_diff(lin->weight.grad(), scale * resid.t().mm(u)), 1e-12);
+
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& p : lin->parameters()) p -= 0.01 * p.grad();
+  }
+  EXPECT_LT(dd::loss_eps_at(net, s, x0, t, eps).item<double>(), loss.item<double>());
+
+  // The random-draw version backpropagates too.
+  lin->zero_grad();
+  dd::loss_eps(net, s, x0, {}, generator(4)).backward();
+  EXPECT_GT(lin->weight.grad().abs().sum().item<double>(), 0.0);
+  EXPECT_TRUE(torch::isfinite(lin->weight.grad()).all().item<bool>());
+}
+
+}  // namespace

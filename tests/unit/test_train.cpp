@@ -1,0 +1,253 @@
+// tests/unit/test_train.cpp — the shared training loop (dm/train.hpp) on a
+// problem with a known answer: linear regression y = W x + b with noiseless
+// targets, where the loss must go to ~0 and the weights to W, b.
+//
+//   * warmup schedule values; config differences are named;
+//   * training converges; the loss history is recorded every log_every steps;
+//   * resume: 30 steps + 30 resumed steps give bit-identical weights to 60
+//     steps straight (model, Adam state and step all round-trip);
+//   * checkpoints: truncated → clear error; another configuration → refused,
+//     naming the field; EMA weights are what load_weights() reads by default;
+//   * a NaN loss stops training with a clear error and leaves the last
+//     checkpoint byte-for-byte unchanged; Ctrl-C (SIGINT) saves and stops.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+#include "dm/core.hpp"
+#include "dm/train.hpp"
+#include "test_dirs.hpp"
+
+namespace fs = std::filesystem;
+using dm::train::TrainConfig;
+using dm::train::Trainer;
+
+namespace {
+
+const torch::Tensor& true_w() {
+  static const auto w = torch::tensor({{1.5, -2.0, 0.5}});
+  return w;
+}
+
+struct Regression {
+  std::shared_ptr<torch::nn::LinearImpl> net;
+  nlohmann::json config = {{"kind", "linear"}, {"in", 3}, {"out", 1}};
+  explicit Regression(uint64_t seed = 0) {
+    torch::manual_seed(seed);
+    net = std::make_shared<torch::nn::LinearImpl>(3, 1);
+  }
+  // The batch depends only on the step, so two runs see the same data.
+  torch::Tensor loss(int64_t step) const {
+    auto gen = at::detail::createCPUGenerator(1000 + step);
+    auto x = at::randn({32, 3}, gen);
+    auto y = x.mm(true_w().t()) + 0.25;
+    return (net->forward(x) - y).pow(2).mean();
+  }
+};
+
+TrainConfig small_config(int64_t steps) {
+  TrainConfig c;
+  c.steps = steps;
+  c.lr = 0.05;
+  c.warmup = 5;
+  c.ema_decay = 0.9;
+  c.checkpoint_every = 10;
+  c.log_every = 10;
+  return c;
+}
+
+std::string read_bytes(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+bool same_weights(torch::nn::Module& a, torch::nn::Module& b) {
+  auto pa = a.parameters(), pb = b.parameters();
+  for (size_t i = 0; i < pa.size(); ++i)
+    if (!torch::equal(pa[i], pb[i])) return false;
+  return true;
+}
+
+}  // namespace
+
+TEST(Train, WarmupIsLinearThenConstant) {
+  TrainConfig c;
+  c.lr = 1e-3;
+  c.warmup = 100;
+  EXPECT_DOUBLE_EQ(dm::train::learning_rate(c, 1), 1e-5);
+  EXPECT_DOUBLE_EQ(dm::train::learning_rate(c, 50), 5e-4);
+  EXPECT_DOUBLE_EQ(dm::train::learning_rate(c, 100), 1e-3);
+  EXPECT_DOUBLE_EQ(dm::train::learning_rate(c, 5000), 1e-3);
+  c.warmup = 0;
+  EXPECT_DOUBLE_EQ(dm::train::learning_rate(c, 1), 1e-3);
+}
+
+TEST(Train, ConfigDifferencesNameTheFields) {
+  nlohmann::json a = {{"base", 32}, {"mults", {1, 2}}}, b = {{"base", 64}, {"mults", {1, 2}}, {"extra", 1}};
+  const auto d = dm::train::config_differences(a, b);
+  ASSERT_EQ(d.size(), 2u);
+  EXPECT_EQ(d[0], "base: 32 vs 64");
+  EXPECT_EQ(d[1], "extra: (absent) vs 1");
+  EXPECT_TRUE(dm::train::config_differences(a, a).empty());
+}
+
+TEST(Train, LinearRegressionConverges) {
+  const auto dir = dm_test::fresh_dir("train_converge");
+  Regression r;
+  Trainer trainer(r.net, r.config, small_config(300), torch::kCPU);
+  std::vector<int64_t> logged;
+  const auto res = trainer.run([&](int64_t s) { return r.loss(s); }, dir / "ckpt.pt", false,
+                               [&](int64_t step, double) { logged.push_back(step); });
+  EXPECT_EQ(res.step, 300);
+  ASSERT_EQ(res.losses.size(), 30u);
+  EXPECT_EQ(logged.front(), 10);
+  EXPECT_EQ(logged.back(), 300);
+  EXPECT_LT(res.losses.back(), 1e-4 * res.losses.front());
+  EXPECT_TRUE(torch::allclose(r.net->weight, true_w(), 1e-3, 1e-3)) << r.net->weight;
+  EXPECT_NEAR(r.net->bias.item<double>(), 0.25, 1e-3);
+  EXPECT_TRUE(fs::exists(dir / "ckpt.pt"));
+  EXPECT_FALSE(fs::exists(dir / "ckpt.pt.tmp"));
+  const auto info = dm::train::read_checkpoint_info(dir / "ckpt.pt");
+  EXPECT_EQ(info["step"], 300);
+  EXPECT_EQ(info["model"], r.config);
+  EXPECT_EQ(info["train"]["lr"], 0.05);
+  fs::remove_all(dir);
+}
+
+// Adam's moments, the step counter and the weights all come back from the
+// checkpoint: the resumed run is the straight run, bit for bit.
+TEST(Train, ResumeIsBitIdenticalToAStraightRun) {
+  const auto dir = dm_test::fresh_dir("train_resume");
+  Regression straight(7);
+  Trainer(straight.net, straight.config, small_config(60), torch::kCPU)
+      .run([&](int64_t s) { return straight.loss(s); }, dir / "straight.pt");
+
+  Regression first(7);
+  Trainer(first.net, first.config, small_config(30), torch::kCPU)
+      .run([&](int64_t s) { return first.loss(s); }, dir / "split.pt");
+  Regression second(99);  // different initial weights: all must come from the checkpoint
+  Trainer resumed(second.net, second.config, small_config(60), torch::kCPU);
+  const auto res = resumed.run([&](int64_t s) { return second.loss(s); }, dir / "split.pt", true);
+  EXPECT_EQ(res.resumed_from, 30);
+  EXPECT_EQ(res.step, 60);
+  EXPECT_EQ(res.losses.size(), 6u) << "the loss history continues across the resume";
+  EXPECT_TRUE(same_weights(*straight.net, *second.net));
+  fs::remove_all(dir);
+}
+
+TEST(Train, TruncatedCheckpointIsAClearError) {
+  const auto dir = dm_test::fresh_dir("train_truncated");
+  Regression r;
+  Trainer trainer(r.net, r.config, small_config(10), torch::kCPU);
+  trainer.run([&](int64_t s) { return r.loss(s); }, dir / "c.pt");
+  const auto bytes = read_bytes(dir / "c.pt");
+  std::ofstream(dir / "c.pt", std::ios::binary) << bytes.substr(0, bytes.size() / 2);
+  try {
+    trainer.load(dir / "c.pt");
+    ADD_FAILURE() << "a truncated checkpoint must not load";
+  } catch (const dm::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("truncated or corrupt"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("c.pt"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(dm::train::read_checkpoint_info(dir / "missing.pt"), dm::Error);
+  fs::remove_all(dir);
+}
+
+TEST(Train, CheckpointOfAnotherConfigurationIsRefused) {
+  const auto dir = dm_test::fresh_dir("train_config");
+  Regression r;
+  Trainer(r.net, r.config, small_config(10), torch::kCPU).run([&](int64_t s) { return r.loss(s); }, dir / "c.pt");
+  Regression other;
+  other.config["in"] = 4;
+  Trainer trainer(other.net, other.config, small_config(10), torch::kCPU);
+  try {
+    trainer.load(dir / "c.pt");
+    ADD_FAILURE() << "another configuration must be refused";
+  } catch (const dm::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("different model"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("in: 4 vs 3"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(dm::train::load_weights(*other.net, other.config, dir / "c.pt"), dm::Error);
+  fs::remove_all(dir);
+}
+
+// With decay 0.9 the EMA lags the trained weights: load_weights() reads the
+// EMA by default and the raw weights on request.
+TEST(Train, LoadWeightsReadsTheEmaByDefault) {
+  const auto dir = dm_test::fresh_dir("train_ema");
+  Regression r;
+  Trainer trainer(r.net, r.config, small_config(20), torch::kCPU);
+  trainer.run([&](int64_t s) { return r.loss(s); }, dir / "c.pt");
+  Regression ema_copy(1), raw_copy(2), expected(3);
+  trainer.ema().copy_to(*expected.net);
+  dm::train::load_weights(*ema_copy.net, r.config, dir / "c.pt");
+  dm::train::load_weights(*raw_copy.net, r.config, dir / "c.pt", false);
+  EXPECT_TRUE(same_weights(*ema_copy.net, *expected.net));
+  EXPECT_TRUE(same_weights(*raw_copy.net, *r.net));
+  EXPECT_FALSE(same_weights(*ema_copy.net, *raw_copy.net));
+  fs::remove_all(dir);
+}
+
+TEST(Train, NanLossStopsAndKeepsTheLastCheckpoint) {
+  const auto dir = dm_test::fresh_dir("train_nan");
+  Regression r;
+  Trainer trainer(r.net, r.config, small_config(50), torch::kCPU);
+  const auto ckpt = dir / "c.pt";
+  std::string saved;
+  try {
+    trainer.run([&](int64_t s) {
+      if (s == 15) saved = read_bytes(ckpt);  // the step-10 checkpoint
+      return s == 15 ? r.loss(s) * std::nan("") : r.loss(s);
+    }, ckpt);
+    ADD_FAILURE() << "a NaN loss must stop training";
+  } catch (const dm::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("NaN at step 15"), std::string::npos) << e.what();
+    EXPECT_NE(e.hint().find("c.pt"), std::string::npos) << e.hint();
+  }
+  EXPECT_FALSE(saved.empty());
+  EXPECT_EQ(read_bytes(ckpt), saved) << "the last good checkpoint must be untouched";
+  EXPECT_EQ(dm::train::read_checkpoint_info(ckpt)["step"], 10);
+  fs::remove_all(dir);
+}
+
+TEST(Train, CtrlCSavesAndStops) {
+  const auto dir = dm_test::fresh_dir("train_sigint");
+  Regression r;
+  Trainer trainer(r.net, r.config, small_config(50), torch::kCPU);
+  EXPECT_THROW(trainer.run([&](int64_t s) {
+    if (s == 13) std::raise(SIGINT);
+    return r.loss(s);
+  }, dir / "c.pt"), dm::train::Interrupted);
+  EXPECT_EQ(dm::train::read_checkpoint_info(dir / "c.pt")["step"], 13);
+  // The handler is removed after the run: SIGINT's previous disposition is back.
+  auto previous = std::signal(SIGINT, SIG_DFL);
+  EXPECT_EQ(previous, SIG_DFL);
+  fs::remove_all(dir);
+}
+
+// The shipped format: EMA weights only, float16 or float32, read back by
+// load_weights() like a full checkpoint (and refused for another configuration).
+TEST(Train, ExportedWeightsLoadBack) {
+  const auto dir = dm_test::fresh_dir("train_export");
+  Regression r;
+  Trainer trainer(r.net, r.config, small_config(20), torch::kCPU);
+  trainer.run([&](int64_t s) { return r.loss(s); }, dir / "c.pt");
+  dm::train::export_weights(*r.net, r.config, dir / "w16.pt", {{"steps", 20}});
+  dm::train::export_weights(*r.net, r.config, dir / "w32.pt", {{"steps", 20}}, false);
+  Regression half(5), full(6);
+  dm::train::load_weights(*half.net, r.config, dir / "w16.pt");
+  dm::train::load_weights(*full.net, r.config, dir / "w32.pt");
+  EXPECT_TRUE(same_weights(*full.net, *r.net));
+  EXPECT_FALSE(same_weights(*half.net, *r.net)) << "float16 rounds";
+  EXPECT_TRUE(torch::allclose(half.net->weight, r.net->weight, 1e-3, 1e-3));
+  EXPECT_EQ(half.net->weight.scalar_type(), torch::kFloat32);
+  EXPECT_EQ(dm::train::read_checkpoint_info(dir / "w16.pt")["manifest"]["steps"], 20);
+  Regression other;
+  other.config["out"] = 2;
+  EXPECT_THROW(dm::train::load_weights(*other.net, other.config, dir / "w16.pt"), dm::Error);
+  fs::remove_all(dir);
+}
