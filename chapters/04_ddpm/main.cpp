@@ -19,6 +19,7 @@
 //   5. sampling: a grid of samples and the denoising strip;
 //   6. quality: the Fréchet distance in a Fashion-MNIST classifier's feature
 //      space against its floor, and the class histogram of the samples.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <iostream>
@@ -55,8 +56,8 @@ struct Sizes {
   int64_t toy_samples, toy_train_steps, image_train_steps, batch, fid_samples, T;
 };
 Sizes sizes_for(bool quick) {
-  if (quick) return {1000, 1500, 300, 32, 64, 100};
-  return {2000, 6000, 20000, 64, 500, 1000};
+  if (quick) return {1000, 1500, 300, 16, 64, 100};
+  return {2000, 6000, 20000, 64, 128, 1000};
 }
 
 dm::schedule::Schedule make_schedule(const std::string& name, int64_t T) {
@@ -70,6 +71,11 @@ dm::ddpm::SampleOptions sample_options(const Options& o, const std::string& labe
   s.clip_x0 = o.clip;
   s.progress_label = label;
   return s;
+}
+
+// 32×32 images are tiny on screen: figures show them 3× larger (nearest neighbour).
+Tensor enlarge(const Tensor& images, int64_t factor = 3) {
+  return images.repeat_interleave(factor, -2).repeat_interleave(factor, -1);
 }
 
 // ---------------------------------------------------------------------------
@@ -197,7 +203,7 @@ void forward_strip(const dm::Chapter& ch, const dm::data::Dataset& data, const d
   auto eps = torch::randn_like(x0);
   for (int64_t s : steps)  // x_t = √ᾱ_t x_0 + √(1−ᾱ_t) ε, one ε for the whole strip
     frames.push_back(dm::ddpm::q_sample(sched, x0, torch::full({1}, s, torch::kLong), eps));
-  dm::image::save_grid(torch::cat(frames).clamp(-1, 1), ch.out("forward_strip.png"), int(frames.size()));
+  dm::image::save_grid(enlarge(torch::cat(frames).clamp(-1, 1)), ch.out("forward_strip.png"), int(frames.size()));
   metrics.figure("forward_strip.png");
   metrics["forward_strip_steps"] = steps;
 }
@@ -215,6 +221,14 @@ dm::nn::UNetConfig unet_config(bool quick) {
   return c;
 }
 
+// The description stored with the weights: the network and the schedule it was trained for.
+nlohmann::json image_model_json(const dm::nn::UNetConfig& config, const dm::schedule::Schedule& sched) {
+  nlohmann::json j = dm::nn::to_json(config);
+  j["schedule"] = sched.name;
+  j["T"] = sched.T;
+  return j;
+}
+
 struct Trained {
   dm::nn::UNet net{nullptr};
   std::string source;  // "checkpoint <path>" or "trained here"
@@ -225,9 +239,7 @@ Trained get_unet(const dm::Chapter& ch, const Options& o, const Sizes& sz, const
                  const dm::schedule::Schedule& sched, dm::Metrics& metrics) {
   const auto& opt = ch.options();
   const auto config = unet_config(opt.quick);
-  nlohmann::json model_json = dm::nn::to_json(config);
-  model_json["schedule"] = sched.name;
-  model_json["T"] = sched.T;
+  const auto model_json = image_model_json(config, sched);
   Trained out{dm::nn::UNet(config), "", {}};
   std::cout << "  " << dm::nn::describe(out.net) << "\n";
   out.net->to(opt.device);
@@ -248,8 +260,6 @@ Trained get_unet(const dm::Chapter& ch, const Options& o, const Sizes& sz, const
     out.net->eval();
     return out;
   }
-  if (!opt.quick && !o.train)
-    std::cout << "  no shipped checkpoint at " << o.checkpoint.string() << ": training one\n";
   std::cout << "\n[4/6] training the U-Net (ε-prediction, Algorithm 1)\n";
   dm::train::TrainConfig tc;
   tc.steps = o.steps > 0 ? o.steps : sz.image_train_steps;
@@ -279,7 +289,7 @@ Trained get_unet(const dm::Chapter& ch, const Options& o, const Sizes& sz, const
       out.net->eval();
       dm::nn::NetModel model(out.net, dm::Prediction::eps);
       auto x = dm::ddpm::sample_from(model, sched, grid_noise, {}, sample_options(o, ""));
-      dm::image::save_grid(x.clamp(-1, 1), ch.out("train_samples_step" + std::to_string(step) + ".png"), 8);
+      dm::image::save_grid(enlarge(x.clamp(-1, 1), 2), ch.out("train_samples_step" + std::to_string(step) + ".png"), 8);
       out.net->train();
     }
   }, "train U-Net");
@@ -334,20 +344,20 @@ void sample_and_measure(const dm::Chapter& ch, const Options& o, const Sizes& sz
   };
   const int64_t n = std::max<int64_t>(sz.fid_samples, 64);
   std::vector<Tensor> parts;
-  for (int64_t done = 0; done < n; done += 250) {
-    const int64_t b = std::min<int64_t>(250, n - done);
+  for (int64_t done = 0; done < n; done += 128) {  // batches of ≤ 128: larger ones are slower per image on CPU
+    const int64_t b = std::min<int64_t>(128, n - done);
     parts.push_back(dm::ddpm::sample(model, sched, {b, 1, 32, 32}, {}, options, dev).to(torch::kCPU));
     options.callback = nullptr;  // the strip comes from the first batch
   }
   const auto samples = torch::cat(parts).clamp(-1, 1);
   // ANCHOR_END: sample_images
-  dm::image::save_grid(samples.slice(0, 0, 64), ch.out("samples.png"), 8);
+  dm::image::save_grid(enlarge(samples.slice(0, 0, 64), 2), ch.out("samples.png"), 8);
   metrics.figure("samples.png");
   // Rows: the 8 samples; columns: x_t from t = T−1 (left) to 0, then the same for x̂₀.
   auto rows = [](const std::vector<Tensor>& frames) { return torch::stack(frames, 1).reshape({-1, 1, 32, 32}); };
   if (!strip_x.empty()) {
-    dm::image::save_grid(rows(strip_x).clamp(-1, 1), ch.out("denoising_strip.png"), int(strip_x.size()));
-    dm::image::save_grid(rows(strip_x0).clamp(-1, 1), ch.out("denoising_x0.png"), int(strip_x0.size()));
+    dm::image::save_grid(enlarge(rows(strip_x).clamp(-1, 1)), ch.out("denoising_strip.png"), int(strip_x.size()));
+    dm::image::save_grid(enlarge(rows(strip_x0).clamp(-1, 1)), ch.out("denoising_x0.png"), int(strip_x0.size()));
     metrics.figure("denoising_strip.png");
     metrics.figure("denoising_x0.png");
   }
@@ -373,7 +383,8 @@ void sample_and_measure(const dm::Chapter& ch, const Options& o, const Sizes& sz
   }
   dm::plot::Figure hfig(1, 1, 900, 380);
   hfig.ax().title("classes of " + std::to_string(n) + " samples (by the classifier); 0.1 each in the data")
-      .xlabel("class: " + names[0] + ", " + names[1] + ", …, " + names[9]).ylabel("fraction").yrange(0, 0.4)
+      .xlabel("class: " + names[0] + ", " + names[1] + ", …, " + names[9]).ylabel("fraction")
+      .yrange(0, std::max(0.3, 1.15 * *std::max_element(frac.begin(), frac.end())))
       .linepoints(idx, frac, "samples").hline(0.1, "data", {"#777777", 1.5, 0.4, 1.0, true});
   hfig.save(ch.out("class_histogram"));
   metrics.figure("class_histogram.svg");
@@ -398,7 +409,7 @@ int main(int argc, char** argv) {
     app.add_flag("--train", o.train, "train the U-Net here instead of loading the shipped checkpoint");
     app.add_flag("--resume", o.resume, "continue training from <out>/unet_checkpoint.pt");
     app.add_option("--steps", o.steps, "U-Net training steps (default 20000; --quick 300)");
-    app.add_option("--samples", o.samples, "samples for the Fréchet distance (default 500; --quick 64)");
+    app.add_option("--samples", o.samples, "samples drawn for the grid and the Fréchet distance (default 128; --quick 64)");
     app.add_option("--schedule", o.schedule, "noise schedule")->check(CLI::IsMember({"linear", "cosine"}));
     app.add_option("--variance", o.variance, "reverse-step variance: β_t (fixedlarge) or β̃_t (fixedsmall)")
         ->check(CLI::IsMember({"fixedlarge", "fixedsmall"}));
@@ -411,12 +422,20 @@ int main(int argc, char** argv) {
     if (o.samples > 0) sz.fid_samples = o.samples;
     dm::Metrics metrics(chapter);
 
-    plot_schedules(chapter, metrics);
-    toy_2d(chapter, o, sz, metrics);
-
+    // Fail fast: the dataset and a shipped checkpoint are checked before any work.
     const auto train_set = dm::data::load_fashion_mnist(dm::data::Split::train, opt.data, opt.quick ? 2000 : -1);
     const auto test_set = dm::data::load_fashion_mnist(dm::data::Split::test, opt.data, opt.quick ? 1000 : -1);
     const auto sched = make_schedule(o.schedule, sz.T);
+    if (!opt.quick && !o.train) {
+      if (!fs::exists(o.checkpoint))
+        throw dm::Error("no checkpoint to sample from at " + o.checkpoint.string(),
+                        "pass --train to train the U-Net here (hours on a CPU, minutes on a GPU), or --quick");
+      dm::train::check_compatible(o.checkpoint, image_model_json(unet_config(false), sched));
+    }
+    dm::quality::load_classifier(dm::train::checkpoints_dir() / "fashion_classifier.pt", torch::kCPU);
+
+    plot_schedules(chapter, metrics);
+    toy_2d(chapter, o, sz, metrics);
     forward_strip(chapter, test_set, sched, metrics);
     const auto sched_on_device = sched.to(opt.device);
     auto unet = get_unet(chapter, o, sz, train_set, sched_on_device, metrics);

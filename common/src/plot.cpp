@@ -347,8 +347,13 @@ std::string Axes::script() const {
   const auto range = [](const std::optional<std::pair<double, double>>& r) {
     return r ? "[" + num(r->first) + ":" + num(r->second) + "]" : std::string("[*:*]");
   };
-  out << "set xrange " << range(x_range) << "\nset yrange " << range(y_range) << "\n";
+  // Log scales before ranges: gnuplot adjusts a range set while the previous
+  // panel's log scale is still on (a lower limit of 0 silently becomes 0.1).
   out << "unset logscale\n" << (logx_ ? "set logscale x\n" : "") << (logy_ ? "set logscale y\n" : "");
+  // Log axes label the decades as 10^k instead of 100.000000.
+  out << (logx_ ? "set format x \"10^{%L}\"\n" : "set format x \"% h\"\n")
+      << (logy_ ? "set format y \"10^{%L}\"\n" : "set format y \"% h\"\n");
+  out << "set xrange " << range(x_range) << "\nset yrange " << range(y_range) << "\n";
   out << (equal_ ? "set size ratio -1\n" : "set size noratio\n");
 
   const bool any_label = std::any_of(series_.begin(), series_.end(),

@@ -62,9 +62,11 @@ void Progress::draw(bool final) {
 
   if (plain_output()) {
     // Logs stay short: a line per 10% (at most one each 5 s, none in the
-    // first 5 s, so quick loops print only their final line), plus the final one.
+    // first 5 s, so quick loops print only their final line), a heartbeat at
+    // least once a minute for long loops, plus the final line.
     const int64_t decile = int64_t(std::floor(frac * 10));
-    if (!final && (now < 5.0 || decile == last_reported_decile_ || now - last_draw_ < 5.0)) return;
+    const bool heartbeat = now - last_draw_ >= 60.0;
+    if (!final && (now < 5.0 || (decile == last_reported_decile_ && !heartbeat) || now - last_draw_ < 5.0)) return;
     if (final && last_reported_decile_ == 10) return;
     last_reported_decile_ = final ? 10 : decile;
     last_draw_ = now;

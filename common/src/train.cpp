@@ -173,6 +173,11 @@ fs::path checkpoints_dir() {
   return fs::path(DM_SOURCE_DIR) / "data" / "checkpoints";
 }
 
+void check_compatible(const fs::path& path, const json& model_config) {
+  auto archive = open_checkpoint(path, torch::kCPU);
+  check_config(model_config, read_info(archive, path), path);
+}
+
 void load_weights(torch::nn::Module& model, const json& model_config, const fs::path& path,
                   bool use_ema) {
   const auto device = model.parameters().empty() ? torch::Device(torch::kCPU) : model.parameters()[0].device();

@@ -59,6 +59,30 @@ inline nlohmann::json read_json(const std::filesystem::path& path) {
   return nlohmann::json::parse(f);
 }
 
+// A fixture that runs `<chapter> --quick --seed 0` once for all tests of the
+// suite; the tests read its exit code, output and metrics.json.
+//   struct Ch01 { static constexpr const char* name = "01_langevin"; };
+//   using Chapter01 = dm_test::QuickRun<Ch01>;
+//   TEST_F(Chapter01, ...) { ASSERT_EQ(result_->exit_code, 0); metrics()... }
+template <class Chapter>
+class QuickRun : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    out_ = new std::filesystem::path(quick_run_dir(Chapter::name));
+    result_ = new RunResult(run(Chapter::name, "--quick --seed 0 --out " + out_->string()));
+  }
+  static void TearDownTestSuite() {
+    if (!keep_quick_runs()) std::filesystem::remove_all(*out_);
+    delete out_;
+    delete result_;
+    out_ = nullptr;
+    result_ = nullptr;
+  }
+  nlohmann::json metrics() const { return read_json(*out_ / "metrics.json"); }
+  static inline std::filesystem::path* out_ = nullptr;
+  static inline RunResult* result_ = nullptr;
+};
+
 // The standard error of a fraction estimated from n independent draws.
 inline double fraction_se(double p, double n) { return std::sqrt(p * (1 - p) / n); }
 

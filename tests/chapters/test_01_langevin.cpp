@@ -8,23 +8,10 @@
 namespace fs = std::filesystem;
 using dm_test::fraction_se;
 
-class Chapter01 : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    out_ = new fs::path(dm_test::quick_run_dir("01_langevin"));
-    result_ = new dm_test::RunResult(dm_test::run("01_langevin", "--quick --seed 0 --out " + out_->string()));
-  }
-  static void TearDownTestSuite() {
-    if (!dm_test::keep_quick_runs()) fs::remove_all(*out_);
-    delete out_;
-    delete result_;
-  }
-  static fs::path* out_;
-  static dm_test::RunResult* result_;
-  nlohmann::json metrics() const { return dm_test::read_json(*out_ / "metrics.json"); }
+struct Ch01 {
+  static constexpr const char* name = "01_langevin";
 };
-fs::path* Chapter01::out_ = nullptr;
-dm_test::RunResult* Chapter01::result_ = nullptr;
+using Chapter01 = dm_test::QuickRun<Ch01>;
 
 TEST_F(Chapter01, QuickRunSucceeds) {
   ASSERT_EQ(result_->exit_code, 0) << result_->output;

@@ -213,6 +213,22 @@ TEST(Plot, SvgIsValidUtf8AndSymbolEscapesAreRefused) {
   fs::remove_all(dir);
 }
 
+// gnuplot adjusts a range set while a log scale is on (0 becomes 0.1), so each
+// panel must reset the log scales before it sets its ranges; log axes get
+// 10^k labels.
+TEST(Plot, LogScaleIsSetBeforeTheRanges) {
+  dm::plot::Figure fig(1, 2);
+  fig.ax(0).logy().line({1, 2}, {1, 100});
+  fig.ax(1).yrange(0, 1).line({1, 2}, {0, 1});
+  const std::string script = fig.script();
+  const auto second = script.find("unset logscale", script.find("unset logscale") + 1);
+  ASSERT_NE(second, std::string::npos);
+  const auto range = script.find("set yrange [0:1]");
+  ASSERT_NE(range, std::string::npos) << script;
+  EXPECT_LT(second, range) << script;
+  EXPECT_TRUE(contains(script, "set format y \"10^{%L}\"")) << script;
+}
+
 TEST(Plot, DefaultSizeScalesWithTheGrid) {
   const fs::path dir = fresh_dir("plot_default_size");
   dm::plot::Figure fig(2, 3);

@@ -241,7 +241,7 @@ def run_pandoc(markdown: str, title: str, template: Path) -> str:
         name = f.name
     try:
         proc = subprocess.run(
-            ["pandoc", name, "-f", "markdown+tex_math_dollars", "-t", "html5", "--standalone",
+            ["pandoc", name, "-f", "markdown+tex_math_dollars-raw_tex", "-t", "html5", "--standalone",
              "--template", str(template), "--katex", "--toc", "--toc-depth=2",
              "--highlight-style=tango", "--section-divs", "--wrap=none", "--metadata", f"pagetitle={title}"],
             capture_output=True, text=True)
@@ -250,6 +250,21 @@ def run_pandoc(markdown: str, title: str, template: Path) -> str:
     if proc.returncode != 0:
         raise BookError(f"pandoc failed on {title}: {proc.stderr.strip()}")
     return proc.stdout
+
+
+CODE_RE = re.compile(r"<(pre|code)\b.*?</\1>", re.S)
+STRAY_TEX_RE = re.compile(r"\$[^$<]{0,40}\\[A-Za-z]+|\\(?:frac|nabla|alpha|beta|sigma|mathcal|mathbb)\b")
+
+
+def check_stray_tex(name: str, text: str):
+    """Math pandoc did not recognise (e.g. `$x = $` with a space before the
+    closing dollar) would reach the reader as raw TeX: refuse it."""
+    body = text[text.find("<main>"):] if "<main>" in text else text
+    body = CODE_RE.sub("", body)
+    body = re.sub(r'<span class="katex.*?</annotation>', "", body, flags=re.S)  # rendered math keeps its TeX source
+    m = STRAY_TEX_RE.search(body)
+    if m:
+        raise BookError(f"{name}: TeX outside math (unclosed $...$?): ...{m.group(0)}...")
 
 
 LOCAL_REF_RE = re.compile(r'(?:src|href)="([^"#:]+)(?:#[^"]*)?"')
@@ -292,6 +307,7 @@ def build(book: Path, runs: Path, out: Path) -> dict:
         (out / name).write_text(text, encoding="utf-8")
     for name, text in pages_html.items():
         check_links(out, name, text)
+        check_stray_tex(name, text)
     return stats
 
 

@@ -102,6 +102,10 @@ class BookBuilderTest(unittest.TestCase):
     def test_math_error(self):
         self.assert_fails("Broken $\\frac{1}{$ here", "math error", "\\frac{1}{")
 
+    def test_stray_tex(self):
+        # A space before the closing dollar: pandoc leaves it as text.
+        self.assert_fails("Then $\\Delta t = $0.1 here", "TeX outside math")
+
     def test_broken_link(self):
         self.assert_fails("![x](nowhere.png)", "broken local link", "nowhere.png")
 

@@ -1,7 +1,8 @@
 // dm/progress.hpp — a progress bar for loops longer than a few seconds.
 // On a terminal it redraws one line in place (bar, count, rate, ETA, and a
 // status such as the current loss); when stdout is a file or pipe (CI, logs)
-// it prints a plain line about every 10% or every 10 s, whichever comes first.
+// it prints a plain line every 10% (at most one per 5 s) and at least one per
+// minute on long loops.
 #pragma once
 
 #include <cstdint>

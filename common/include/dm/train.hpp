@@ -99,6 +99,11 @@ class Trainer {
 // e.g. to build the right network before loading it. dm::Error if unreadable.
 json read_checkpoint_info(const std::filesystem::path& path);
 
+// Checks, without loading weights, that a checkpoint is readable and was made
+// for `model_config`; throws the same dm::Error load_weights() would. Lets a
+// program fail on a bad --checkpoint before it does any work.
+void check_compatible(const std::filesystem::path& path, const json& model_config);
+
 // Loads the weights of a checkpoint into `model` — the EMA weights by default
 // (what sampling uses) — refusing a different model configuration.
 void load_weights(torch::nn::Module& model, const json& model_config,
