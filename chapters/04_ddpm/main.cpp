@@ -212,7 +212,7 @@ void forward_strip(const dm::Chapter& ch, const dm::data::Dataset& data, const d
 // 4. The U-Net: shipped weights, or training
 // ---------------------------------------------------------------------------
 dm::nn::UNetConfig unet_config(bool quick) {
-  dm::nn::UNetConfig c;  // the default: base 32, mults 1-2-2, attention at 8×8
+  dm::nn::UNetConfig c;  // the default: base 16, mults 1-2-4-4, attention at 8×8
   if (quick) {
     c.base_channels = 16;
     c.channel_mults = {1, 2};

@@ -3,22 +3,13 @@
 #include <memory>
 
 #include "dm/progress.hpp"
+#include "dm/rng.hpp"
 
 namespace dm::ddpm {
 
 using schedule::extract_like;
 
 namespace {
-torch::Tensor randn(at::IntArrayRef shape, const std::optional<at::Generator>& gen,
-                    const torch::TensorOptions& options) {
-  return gen ? torch::randn(shape, *gen, options) : torch::randn(shape, options);
-}
-
-torch::Tensor randint(int64_t high, at::IntArrayRef shape, const std::optional<at::Generator>& gen,
-                      const torch::TensorOptions& options) {
-  return gen ? torch::randint(high, shape, *gen, options) : torch::randint(high, shape, options);
-}
-
 // fixedlarge's log σ²: log β_t, with log β̃_2 in front as in the DDPM code.
 torch::Tensor fixedlarge_log_variance(const Schedule& s) {
   using torch::indexing::Slice;
@@ -116,7 +107,7 @@ torch::Tensor p_sample_step(Model& model, const Schedule& s, const torch::Tensor
   // t = 1 (index 0): return the mean, x̂_0 itself (μ̃_1 = x̂_0 since ᾱ_0 = 1)
   if (t_index == 0) return step.mean;
   // x_{t−1} = μ_θ(x_t, t) + σ_t z,  z ~ N(0, I);  σ_t = exp(½ log σ_t²) as in the DDPM code
-  const auto z = randn(x.sizes(), options.generator, x.options());
+  const auto z = dm::randn(x.sizes(), options.generator, x.options());
   return step.mean + (0.5 * step.log_variance).exp() * z;
 }
 // ANCHOR_END: p_sample_step
@@ -141,7 +132,7 @@ torch::Tensor sample_from(Model& model, const Schedule& s, torch::Tensor x_T, co
 torch::Tensor sample(Model& model, const Schedule& s, at::IntArrayRef shape, const torch::Tensor& labels,
                      const SampleOptions& options, const torch::TensorOptions& tensor_options) {
   // x_T ~ N(0, I)
-  return sample_from(model, s, randn(shape, options.generator, tensor_options), labels, options);
+  return sample_from(model, s, dm::randn(shape, options.generator, tensor_options), labels, options);
 }
 // ANCHOR_END: sample
 
@@ -158,8 +149,8 @@ torch::Tensor loss_eps(const EpsFn& eps_fn, const Schedule& s, const torch::Tens
                        const torch::Tensor& labels, std::optional<at::Generator> generator) {
   // t ~ Uniform{1, …, T} (indices 0 … T−1), ε ~ N(0, I)
   const auto t =
-      randint(s.T, {x0.size(0)}, generator, torch::TensorOptions(torch::kLong).device(x0.device()));
-  const auto eps = randn(x0.sizes(), generator, x0.options());
+      dm::randint(s.T, {x0.size(0)}, generator, torch::TensorOptions(torch::kLong).device(x0.device()));
+  const auto eps = dm::randn(x0.sizes(), generator, x0.options());
   return loss_eps_at(eps_fn, s, x0, t, eps, labels);
 }
 // ANCHOR_END: loss_eps

@@ -1,0 +1,207 @@
+// tests/unit/test_ncsn.cpp — dm/ncsn.hpp against exact answers.
+//
+//   * the geometric schedule, the network label, the loss and annealed
+//     Langevin equal their formulas written out here with the same noise;
+//   * the loss of the exact ε of a perturbed mixture is lower than that of a
+//     wrong one, and its ε-form equals σ² times the score form;
+//   * annealed Langevin driven by the exact perturbed-mixture score reaches the
+//     mixture — mode weights included — within the noise floor, where plain
+//     Langevin from the same start with the same number of steps does not;
+//   * the VE chain x_k = x_{k−1} + √(σ_k² − σ_{k−1}²) z has the marginals
+//     x_0 + σ_k z (variances within 4 standard errors).
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <cmath>
+
+#include "dm/core.hpp"
+#include "dm/langevin.hpp"
+#include "dm/metrics.hpp"
+#include "dm/ncsn.hpp"
+#include "dm/toy.hpp"
+#include "test_tensors.hpp"
+
+namespace {
+
+using dm::toy::GaussianMixture;
+using dm::toy::PerturbedMixture;
+using dm_test::tensor;
+
+at::Generator generator(uint64_t seed) { return at::detail::createCPUGenerator(seed); }
+
+// The exact model of a mixture blurred by N(0, σ²I) at every σ: t = σ.
+PerturbedMixture ve_model(const GaussianMixture& p, dm::Prediction prediction) {
+  return PerturbedMixture(p, [](double sigma) { return std::make_pair(1.0, sigma); }, prediction);
+}
+
+// 0.8 at x_1 = −3, 0.2 at +3, std 0.5: separated modes with unequal weights.
+GaussianMixture unequal_modes() {
+  return GaussianMixture::isotropic(tensor({0.8, 0.2}, {2}), tensor({-3, 0, 3, 0}, {2, 2}),
+                                    torch::full({2}, 0.5, torch::kFloat64));
+}
+
+double left_fraction(const torch::Tensor& x) { return x.select(1, 0).lt(0).to(torch::kFloat64).mean().item<double>(); }
+
+TEST(Ncsn, GeometricSchedule) {
+  const auto s = dm::ncsn::geometric(10.0, 0.01, 4);
+  ASSERT_EQ(s.levels(), 4);
+  EXPECT_DOUBLE_EQ(s.max(), 10.0);
+  EXPECT_DOUBLE_EQ(s.min(), 0.01);
+  for (int i = 1; i < 4; ++i) EXPECT_NEAR(s.values[i] / s.values[i - 1], 0.1, 1e-12);
+  EXPECT_EQ(dm::ncsn::geometric(2.0, 2.0, 1).values, std::vector<double>{2.0});
+  EXPECT_THROW(dm::ncsn::geometric(1.0, 0.0, 10), dm::Error);
+  EXPECT_THROW(dm::ncsn::geometric(0.1, 1.0, 10), dm::Error);
+  EXPECT_THROW(dm::ncsn::geometric(1.0, 0.1, 0), dm::Error);
+}
+
+TEST(Ncsn, NetLabelSpansTheEmbeddingRange) {
+  const auto s = dm::ncsn::geometric(50.0, 0.01, 10);
+  const auto labels = dm::ncsn::net_label(s, s.tensor());
+  EXPECT_NEAR(labels[0].item<double>(), 0.0, 1e-9);
+  EXPECT_NEAR(labels[9].item<double>(), 999.0, 1e-9);
+  for (int i = 1; i < 10; ++i) EXPECT_NEAR((labels[i] - labels[i - 1]).item<double>(), 111.0, 1e-9);
+}
+
+TEST(Ncsn, StepSizeIsEpsTimesSigmaRatioSquared) {
+  const auto s = dm::ncsn::geometric(1.0, 0.01, 3);
+  EXPECT_NEAR(dm::ncsn::step_size(s, 0, 2e-5), 2e-5 * 1e4, 1e-12);
+  EXPECT_NEAR(dm::ncsn::step_size(s, 1, 2e-5), 2e-5 * 1e2, 1e-12);
+  EXPECT_NEAR(dm::ncsn::step_size(s, 2, 2e-5), 2e-5, 1e-15);
+}
+
+// The loss written out: x̃ = x + σ_i ε, mean of (ε_θ(x̃) − ε)²; and σ² times
+// the score form ‖s + ε/σ‖² with s = −ε_θ/σ, per row.
+TEST(Ncsn, LossIsTheSigmaWeightedDsmLoss) {
+  auto p = unequal_modes();
+  auto exact = ve_model(p, dm::Prediction::eps);
+  const auto x0 = p.sample(64);
+  const auto sigma = torch::linspace(0.1, 3.0, 64, torch::kFloat64);
+  const auto eps = torch::randn({64, 2}, torch::kFloat64);
+  dm::ncsn::EpsFn eps_fn = [&](const torch::Tensor& x, const torch::Tensor& s) { return exact.predict(x, s); };
+  const auto x_noisy = x0 + sigma.unsqueeze(1) * eps;
+  const auto by_hand = (exact.predict(x_noisy, sigma) - eps).pow(2).mean();
+  EXPECT_NEAR(dm::ncsn::loss_at(eps_fn, x0, sigma, eps).item<double>(), by_hand.item<double>(), 1e-12);
+  const auto score = exact.predict(x_noisy, sigma) / -sigma.unsqueeze(1);
+  const auto score_form = (sigma.pow(2) * (score + eps / sigma.unsqueeze(1)).pow(2).sum(1)).mean() / 2.0;
+  EXPECT_NEAR(score_form.item<double>(), by_hand.item<double>(), 1e-10);
+
+  // The random-level version draws i and ε from the generator, reproducibly.
+  const auto sigmas = dm::ncsn::geometric(5.0, 0.1, 8);
+  auto g1 = generator(3), g2 = generator(3);
+  EXPECT_EQ(dm::ncsn::loss(eps_fn, sigmas, x0, g1).item<double>(), dm::ncsn::loss(eps_fn, sigmas, x0, g2).item<double>());
+}
+
+// The exact ε minimises the expected loss: a slightly wrong one (the ε of the
+// mixture blurred at the wrong σ) scores higher, by many standard errors.
+TEST(Ncsn, ExactEpsHasTheLowestLoss) {
+  auto p = unequal_modes();
+  auto exact = ve_model(p, dm::Prediction::eps);
+  const int64_t n = 20000;
+  const auto x0 = p.sample(n);
+  const auto sigma = torch::full({n}, 1.0, torch::kFloat64);
+  const auto eps = torch::randn({n, 2}, torch::kFloat64);
+  const auto x_noisy = x0 + eps;
+  const auto right = (exact.predict(x_noisy, sigma) - eps).pow(2).sum(1);
+  const auto wrong = (exact.predict(x_noisy, 1.5 * sigma) - eps).pow(2).sum(1);
+  const auto diff = wrong - right;
+  const double se = diff.std().item<double>() / std::sqrt(double(n));
+  EXPECT_GT(diff.mean().item<double>(), 6 * se);
+}
+
+// Annealed Langevin equals the update x + (α_i/2) s(x, σ_i) + √α_i z written
+// out with the same z, the final Tweedie step included.
+TEST(Ncsn, AnnealedLangevinIsTheFormula) {
+  auto p = unequal_modes();
+  auto exact = ve_model(p, dm::Prediction::eps);
+  const auto sigmas = dm::ncsn::geometric(2.0, 0.2, 3);
+  const auto x0 = torch::randn({16, 2}, torch::kFloat64);
+  dm::ncsn::AnnealedOptions o;
+  o.steps_per_level = 4;
+  o.step_lr = 0.01;
+  o.denoise = true;
+  o.generator = generator(7);
+  int calls = 0;
+  o.on_step = [&](int, int64_t, const torch::Tensor&) { ++calls; };
+  const auto x = dm::ncsn::annealed_langevin(exact, x0, sigmas, o);
+  EXPECT_EQ(calls, 12);
+
+  auto gen = generator(7);
+  auto score_model = ve_model(p, dm::Prediction::score);
+  auto y = x0.clone();
+  for (int i = 0; i < 3; ++i) {
+    const double alpha = 0.01 * std::pow(sigmas.values[i] / 0.2, 2);
+    for (int k = 0; k < 4; ++k) {
+      const auto z = torch::randn({16, 2}, gen, torch::kFloat64);
+      y = y + alpha / 2 * score_model.predict(y, torch::full({16}, sigmas.values[i], torch::kFloat64)) +
+          std::sqrt(alpha) * z;
+    }
+  }
+  y = y + 0.04 * score_model.predict(y, torch::full({16}, 0.2, torch::kFloat64));
+  EXPECT_LT((x - y).abs().max().item<double>(), 1e-10);
+
+  o.steps_per_level = 0;
+  EXPECT_THROW(dm::ncsn::annealed_langevin(exact, x0, sigmas, o), dm::Error);
+}
+
+// The fix for slow mixing, measured. Both samplers start from N(0, σ_1²I) and
+// take 1000 steps with the exact score. Annealed: 10 levels σ = 6 … 0.1, 100
+// steps each, ε = 0.01 (α_i = σ_i²·ε/σ_L² = σ_i²: large, mixing steps at large
+// σ, α_L = 0.01 at the end). Plain: Langevin on p_{σ_L} with Δt = 0.05.
+// Tolerances: the left-mode weight within 4 binomial standard errors; the
+// energy distance to exact samples within the floor's mean + 4 std.
+TEST(Ncsn, AnnealingGetsTheModeWeightsRightPlainLangevinDoesNot) {
+  dm::seed_everything(11);
+  auto p = unequal_modes();
+  auto exact = ve_model(p, dm::Prediction::score);
+  const auto sigmas = dm::ncsn::geometric(6.0, 0.1, 10);
+  const auto target = p.perturb_ve(0.1);
+  const double exact_left = left_fraction(target.sample(200000));
+  const int64_t n = 2000;
+  const auto x0 = sigmas.max() * torch::randn({n, 2}, torch::kFloat64);
+  dm::ncsn::AnnealedOptions o;
+  o.steps_per_level = 100;
+  o.step_lr = 0.01;
+  const auto annealed = dm::ncsn::annealed_langevin(exact, x0, sigmas, o);
+  auto last_level = target;
+  const auto plain = dm::langevin::ula(last_level, x0, 0.05, 1000);
+
+  const double se = std::sqrt(exact_left * (1 - exact_left) / double(n));
+  EXPECT_NEAR(left_fraction(annealed), exact_left, 4 * se);
+  EXPECT_GT(std::abs(left_fraction(plain) - exact_left), 10 * se);
+  const auto floor = dm::metrics::noise_floor([&](int64_t m) { return target.sample(m); }, n,
+                                              dm::metrics::energy_distance);
+  EXPECT_LT(dm::metrics::energy_distance(annealed, target.sample(n)), floor.mean + 4 * floor.std);
+  EXPECT_GT(dm::metrics::energy_distance(plain, target.sample(n)), floor.mean + 10 * floor.std);
+}
+
+// NCSN's noising as a Markov chain reproduces the marginals x_0 + σ_k z: from
+// x_0 = 0 the variance at level k is σ_k² (standard error σ_k²·√(2/n)), and the
+// increments are uncorrelated with the past.
+TEST(Ncsn, VeChainHasTheMarginalsOfOneShotNoising) {
+  const int64_t n = 40000;
+  const std::vector<double> levels = {0.1, 0.5, 1.0, 3.0};
+  auto gen = generator(5);
+  const auto xs = dm::ncsn::ve_chain(torch::zeros({n, 1}, torch::kFloat64), levels, gen);
+  ASSERT_EQ(xs.size(), 5u);
+  for (size_t k = 0; k < levels.size(); ++k) {
+    const double var = xs[k + 1].var().item<double>(), s2 = levels[k] * levels[k];
+    EXPECT_NEAR(var, s2, 4 * s2 * std::sqrt(2.0 / double(n))) << "level " << k;
+  }
+  const auto increment = xs[4] - xs[3];
+  const double corr = (increment * xs[3]).mean().item<double>() /
+                      (increment.std().item<double>() * xs[3].std().item<double>());
+  EXPECT_LT(std::abs(corr), 4 / std::sqrt(double(n)));
+  EXPECT_THROW(dm::ncsn::ve_chain(torch::zeros({2, 1}), {1.0, 0.5}), dm::Error);
+}
+
+TEST(Ncsn, ScoreAtConvertsEpsModels) {
+  auto p = unequal_modes();
+  auto eps_model = ve_model(p, dm::Prediction::eps);
+  auto score_model = ve_model(p, dm::Prediction::score);
+  const auto x = torch::randn({32, 2}, torch::kFloat64);
+  EXPECT_LT((dm::ncsn::score_at(eps_model, x, 0.7) - dm::ncsn::score_at(score_model, x, 0.7)).abs().max().item<double>(),
+            1e-12);
+  EXPECT_LT((dm::ncsn::score_at(score_model, x, 0.7) - p.perturb_ve(0.7).score(x)).abs().max().item<double>(), 1e-12);
+}
+
+}  // namespace
