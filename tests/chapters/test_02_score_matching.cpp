@@ -57,7 +57,7 @@ TEST_F(Chapter02, ManifoldDataBreaksSsmAndNoiseFixesIt) {
   EXPECT_LT(v1["loss_last"].get<double>(), -100.0);
   EXPECT_GT(v1["mean_score_norm_on_circle"].get<double>(), 5 * v2["mean_score_norm_on_circle"].get<double>());
   EXPECT_LT(v1["within_2sigma_fraction"].get<double>(), 0.5);
-  // v.2: most Langevin chains end near the circle (p_σ puts 86% within 2σ of it).
+  // v.2: most Langevin chains end near the circle (p_σ puts ≈ 95% within 2σ of it).
   for (const auto& f : {v2, dsm}) {
     EXPECT_EQ(f["diverged_fraction"].get<double>(), 0.0);
     EXPECT_GT(f["within_2sigma_fraction"].get<double>(), 0.8);
