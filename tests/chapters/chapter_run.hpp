@@ -79,6 +79,20 @@ class QuickRun : public ::testing::Test {
     result_ = nullptr;
   }
   nlohmann::json metrics() const { return read_json(*out_ / "metrics.json"); }
+  // Every figure metrics.json lists exists as SVG and PNG (more than 1 kB each),
+  // at least `min_count` of them, and the run was the --quick one.
+  void expect_figures_as_svg_and_png(size_t min_count) const {
+    const auto m = metrics();
+    ASSERT_GE(m["figures"].size(), min_count);
+    for (const auto& f : m["figures"]) {
+      std::filesystem::path svg = *out_ / f.template get<std::string>();
+      std::filesystem::path png = svg;
+      png.replace_extension(".png");
+      EXPECT_TRUE(std::filesystem::exists(svg) && std::filesystem::file_size(svg) > 1000) << svg;
+      EXPECT_TRUE(std::filesystem::exists(png) && std::filesystem::file_size(png) > 1000) << png;
+    }
+    EXPECT_EQ(m["run"]["quick"], true);
+  }
   static inline std::filesystem::path* out_ = nullptr;
   static inline RunResult* result_ = nullptr;
 };

@@ -20,17 +20,8 @@ TEST_F(Chapter01, QuickRunSucceeds) {
 
 TEST_F(Chapter01, WritesEveryFigureAsSvgAndPng) {
   ASSERT_EQ(result_->exit_code, 0) << result_->output;
-  const auto m = metrics();
-  ASSERT_GE(m["figures"].size(), 7u);
-  for (const auto& f : m["figures"]) {
-    fs::path svg = *out_ / f.get<std::string>();
-    fs::path png = svg;
-    png.replace_extension(".png");
-    EXPECT_TRUE(fs::exists(svg) && fs::file_size(svg) > 1000) << svg;
-    EXPECT_TRUE(fs::exists(png) && fs::file_size(png) > 1000) << png;
-  }
-  EXPECT_EQ(m["run"]["seed"], 0);
-  EXPECT_EQ(m["run"]["quick"], true);
+  expect_figures_as_svg_and_png(7);
+  EXPECT_EQ(metrics()["run"]["seed"], 0);
 }
 
 // Tolerances: a statistic is "at the floor" when it is within 4 standard

@@ -5,7 +5,6 @@
 
 #include "chapter_run.hpp"
 
-namespace fs = std::filesystem;
 
 struct Ch02 {
   static constexpr const char* name = "02_score_matching";
@@ -19,16 +18,7 @@ TEST_F(Chapter02, QuickRunSucceeds) {
 
 TEST_F(Chapter02, WritesEveryFigureAsSvgAndPng) {
   ASSERT_EQ(result_->exit_code, 0) << result_->output;
-  const auto m = metrics();
-  ASSERT_GE(m["figures"].size(), 5u);
-  for (const auto& f : m["figures"]) {
-    fs::path svg = *out_ / f.get<std::string>();
-    fs::path png = svg;
-    png.replace_extension(".png");
-    EXPECT_TRUE(fs::exists(svg) && fs::file_size(svg) > 1000) << svg;
-    EXPECT_TRUE(fs::exists(png) && fs::file_size(png) > 1000) << png;
-  }
-  EXPECT_EQ(m["run"]["quick"], true);
+  expect_figures_as_svg_and_png(5);
 }
 
 // The relative score error E‖s_θ − ∇log p‖²/E‖∇log p‖² after the quick fits.
