@@ -42,6 +42,10 @@ refused: exit status 1 and a message naming the cell.
   and cling's dot commands (``.L file``).
 * An absolute path in an ``#include`` or ``#pragma`` line: notebooks hold no
   machine paths (the generated header has them).
+* A lambda with captures (``[&]``, ``[=]``, ``[x, &y]``) in a cell that is not
+  tagged ``declarations``: in the program it sits inside ``main`` and compiles;
+  in the kernel the cell's declarations are at file scope, where a lambda may
+  not capture. Put such code in a function in a declarations cell.
 """
 
 import argparse
@@ -156,7 +160,26 @@ def analyse(number, lines, declarations):
         cell.significant.append(code)
     check_kernel_commands(cell)
     check_last_statement(cell)
+    if not declarations:
+        check_lambda_captures(cell)
     return cell
+
+
+LAMBDA_INTRODUCER = re.compile(
+    r"\[\s*(?:[&=]|&?\s*[A-Za-z_]\w*(?:\s*=[^\]]*)?)(?:\s*,\s*[^\]]*)?\]\s*(?:\(|\{|mutable\b|->)")
+
+
+def check_lambda_captures(cell):
+    text = "\n".join(cell.significant)
+    for match in LAMBDA_INTRODUCER.finditer(text):
+        before = text[:match.start()].rstrip()
+        if before and (before[-1].isalnum() or before[-1] in "_)]"):
+            continue  # a subscript, a[i](…), or an attribute [[…]]
+        line = text[:match.start()].count("\n") + 1
+        raise NotebookError(
+            f"line {line}: the lambda '{match.group(0).strip()}…' captures; in the kernel a cell's "
+            "declarations are at file scope, where a lambda may not capture. Move the code into a "
+            f"function in a cell tagged '{DECLARATIONS_TAG}' (captures are fine there)", cell.number)
 
 
 def rewrite_directive(line, number):

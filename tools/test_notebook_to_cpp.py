@@ -156,6 +156,24 @@ class Refusals(unittest.TestCase):
         self.assertRefused([code(HEADER_CELL + '\n#pragma cling add_include_path("/opt/x/include")')], 1,
                            ["absolute path"])
 
+    def test_capturing_lambdas_in_a_statement_cell(self):
+        for source in ["int n = 2;\nauto f = [&](int k) { return k * n; };",
+                       "int n = 2;\nauto f = [=]() { return n; };",
+                       "int n = 2;\nauto f = [n, &m = n](int k)\n{ return k + n; };",
+                       "int n = 2;\nauto g = std::function<int()>([&] { return n; });"]:
+            self.assertRefused([code(HEADER_CELL), code(source)], 2, ["captures", "declarations"])
+
+    def test_allowed_brackets_and_lambdas(self):
+        # No captures, subscripts, attributes, captures inside a declarations cell, and text.
+        program = convert(code(HEADER_CELL),
+                          code("int scale(int n) {\n  auto f = [&](int k) { return k * n; };\n  return f(2);\n}",
+                               "declarations"),
+                          code("int a[3] = {1, 2, 3};\nauto sq = [](int k) { return k * k; };\n"
+                               "std::vector<std::function<int(int)>> fs = {sq};\nint b = fs[0](a[1]);\n"
+                               "[[maybe_unused]] int c = b;\n// [&](int) in a comment\n"
+                               "const char* s = \"[&]() in a string\";"))
+        self.assertIn("auto sq = [](int k)", program)
+
     def test_preprocessor_logic_in_a_statement_cell(self):
         self.assertRefused([code(HEADER_CELL), code("#define N 3\nint a = N;")], 2,
                            ["#define", "declarations"])
