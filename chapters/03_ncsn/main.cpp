@@ -412,17 +412,8 @@ Trained get_unet(const dm::Chapter& ch, const Options& o, const Sizes& sz, const
 
   if (!o.train && !opt.quick && fs::exists(o.checkpoint)) {
     std::cout << "\n[4/6] loading the shipped weights " << o.checkpoint.string() << " (--train retrains)\n";
-    dm::train::load_weights(*out.net, model_json, o.checkpoint);
-    out.manifest = dm::train::read_checkpoint_info(o.checkpoint).value("manifest", nlohmann::json());
+    out.manifest = dm::train::load_shipped(*out.net, model_json, o.checkpoint, ch, metrics);
     out.source = "checkpoint " + o.checkpoint.filename().string();
-    if (out.manifest.contains("loss_steps")) {
-      dm::plot::Figure loss;
-      loss.ax().title("training loss (from the checkpoint's manifest)").xlabel("step").ylabel("mean ε-loss").logy()
-          .line(out.manifest["loss_steps"].get<Vec>(), out.manifest["losses"].get<Vec>(), "loss");
-      loss.save(ch.out("loss"));
-      metrics.figure("loss.svg");
-    }
-    out.net->eval();
     return out;
   }
   std::cout << "\n[4/6] training the U-Net as s_θ(x, σ) (σ²-weighted denoising score matching)\n";
@@ -439,7 +430,6 @@ Trained get_unet(const dm::Chapter& ch, const Options& o, const Sizes& sz, const
   Tensor order;
   const int64_t grid_every = opt.quick ? 0 : 2000;
   const auto forward = ncsn_forward(out.net, sigmas);
-  dm::Timer timer;
   // ANCHOR: train_unet
   dm::ncsn::EpsFn eps_fn = [&](const Tensor& x, const Tensor& sigma) { return forward(x, sigma, {}); };
   auto result = trainer.run([&](int64_t step) {
@@ -464,29 +454,8 @@ Trained get_unet(const dm::Chapter& ch, const Options& o, const Sizes& sz, const
     }
   }, "train U-Net");
   // ANCHOR_END: train_unet
-  const double seconds = timer.seconds();
-  std::printf("  %lld steps in %.0f s (%.3f s/step); loss %.4f → %.4f\n", (long long)result.step, seconds,
-              seconds / double(std::max<int64_t>(1, result.step - result.resumed_from)), result.losses.front(),
-              result.losses.back());
-  metrics["training"] = {{"steps", result.step}, {"batch", sz.batch}, {"seconds", seconds},
-                         {"loss_first", result.losses.front()}, {"loss_last", result.losses.back()},
-                         {"loss_steps", result.loss_steps}, {"losses", result.losses}};
-  dm::plot::Figure loss;
-  loss.ax().title("training loss (running mean)").xlabel("step").ylabel("mean ε-loss").logy()
-      .line(result.loss_steps, result.losses, "loss");
-  loss.save(ch.out("loss"));
-  metrics.figure("loss.svg");
-
-  trainer.ema().copy_to(*out.net);
-  out.net->eval();
+  out.manifest = dm::train::finish_training(trainer, *out.net, model_json, result, sz.batch, ch, metrics, "ncsn_fashion.pt");
   out.source = "trained here";
-  out.manifest = {{"steps", result.step}, {"loss_steps", result.loss_steps}, {"losses", result.losses},
-                  {"seed", opt.seed}, {"device", dm::device_name(opt.device)}, {"batch", sz.batch},
-                  {"wall_seconds_this_run", seconds}};
-  if (!opt.quick) {
-    dm::train::export_weights(*out.net, model_json, ch.out("ncsn_fashion.pt"), out.manifest);
-    std::cout << "  exported the EMA weights (float16) to " << ch.out("ncsn_fashion.pt").string() << "\n";
-  }
   return out;
 }
 
@@ -543,43 +512,15 @@ void sample_and_measure(const dm::Chapter& ch, const Options& o, const Sizes& sz
   for (int i : shown) strip_sigmas.push_back(sigmas.values[i]);
 
   std::cout << "\n[6/6] quality: Fréchet distance in a Fashion-MNIST classifier's feature space\n";
-  const auto classifier_path = dm::train::checkpoints_dir() / "fashion_classifier.pt";
-  auto classifier = dm::quality::load_classifier(classifier_path, opt.device);
-  auto f_samples = dm::quality::features(classifier, samples);
-  auto f_test = dm::quality::features(classifier, test_set.images.slice(0, 0, n));
-  auto f_train = dm::quality::features(classifier, train_set.images.slice(0, 0, n));
-  const double fd = dm::quality::frechet_distance(f_samples, f_test);
-  const double fd_floor = dm::quality::frechet_distance(f_train, f_test);
-  const auto hist = dm::quality::class_histogram(classifier, samples);
-  std::printf("  Fréchet distance (%lld samples vs %lld test images): %.2f; floor (train vs test): %.2f\n",
-              (long long)n, (long long)n, fd, fd_floor);
-  const auto& names = dm::data::fashion_mnist_classes();
-  Vec idx, frac;
-  double worst = 0;
-  for (int64_t k = 0; k < 10; ++k) {
-    idx.push_back(double(k));
-    frac.push_back(hist[k].item<double>() / double(n));
-    worst = std::max(worst, std::abs(frac.back() - 0.1));
-  }
-  std::printf("  class fractions %.3f … %.3f (0.1 each in the data)\n", *std::min_element(frac.begin(), frac.end()),
-              *std::max_element(frac.begin(), frac.end()));
-  dm::plot::Figure hfig(1, 1, 900, 380);
-  hfig.ax().title("classes of " + std::to_string(n) + " samples (by the classifier); 0.1 each in the data")
-      .xlabel("class: " + names[0] + ", " + names[1] + ", …, " + names[9]).ylabel("fraction")
-      .yrange(0, std::max(0.3, 1.15 * *std::max_element(frac.begin(), frac.end())))
-      .linepoints(idx, frac, "samples").hline(0.1, "data", {"#777777", 1.5, 0.4, 1.0, true});
-  hfig.save(ch.out("class_histogram"));
+  const auto report = dm::quality::report_samples(samples, train_set.images, test_set.images, opt.device);
+  dm::quality::plot_class_fractions(report, ch.out("class_histogram"));
   metrics.figure("class_histogram.svg");
   metrics["sampler"] = {{"levels", levels}, {"steps_per_level", ao.steps_per_level}, {"step_lr", ao.step_lr},
                         {"gamma", gamma}, {"variance_ratio_single_point", ratio}, {"denoise", ao.denoise},
                         {"strip_sigmas", strip_sigmas}};
-  metrics["quality"] = {{"samples", n},
-                        {"network_evaluations", levels * ao.steps_per_level + 1},
-                        {"frechet_distance", fd},
-                        {"frechet_floor_train_vs_test", fd_floor},
-                        {"class_fractions", frac},
-                        {"largest_class_fraction_error", worst},
-                        {"model", unet.source}};
+  metrics["quality"] = report.to_json();
+  metrics["quality"]["network_evaluations"] = levels * ao.steps_per_level + 1;
+  metrics["quality"]["model"] = unet.source;
 }
 
 }  // namespace

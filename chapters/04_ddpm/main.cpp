@@ -247,17 +247,8 @@ Trained get_unet(const dm::Chapter& ch, const Options& o, const Sizes& sz, const
   const bool use_shipped = !o.train && !opt.quick && fs::exists(o.checkpoint);
   if (use_shipped) {
     std::cout << "\n[4/6] loading the shipped weights " << o.checkpoint.string() << " (--train retrains)\n";
-    dm::train::load_weights(*out.net, model_json, o.checkpoint);
-    out.manifest = dm::train::read_checkpoint_info(o.checkpoint).value("manifest", nlohmann::json());
+    out.manifest = dm::train::load_shipped(*out.net, model_json, o.checkpoint, ch, metrics);
     out.source = "checkpoint " + o.checkpoint.filename().string();
-    if (out.manifest.contains("loss_steps")) {
-      dm::plot::Figure loss;
-      loss.ax().title("training loss (from the checkpoint's manifest)").xlabel("step").ylabel("mean ε-loss").logy()
-          .line(out.manifest["loss_steps"].get<Vec>(), out.manifest["losses"].get<Vec>(), "loss");
-      loss.save(ch.out("loss"));
-      metrics.figure("loss.svg");
-    }
-    out.net->eval();
     return out;
   }
   std::cout << "\n[4/6] training the U-Net (ε-prediction, Algorithm 1)\n";
@@ -275,7 +266,6 @@ Trained get_unet(const dm::Chapter& ch, const Options& o, const Sizes& sz, const
   Tensor order;
   const int64_t grid_every = opt.quick ? 0 : std::max<int64_t>(tc.steps / 5, 1);
   const auto grid_noise = torch::randn({16, 1, 32, 32}, torch::TensorOptions().device(opt.device));
-  dm::Timer timer;
   // ANCHOR: train_unet
   auto eps_fn = [&](const Tensor& xt, const Tensor& t, const Tensor&) { return out.net->forward(xt, t); };
   auto result = trainer.run([&](int64_t step) {
@@ -294,29 +284,8 @@ Trained get_unet(const dm::Chapter& ch, const Options& o, const Sizes& sz, const
     }
   }, "train U-Net");
   // ANCHOR_END: train_unet
-  const double seconds = timer.seconds();
-  std::printf("  %lld steps in %.0f s (%.3f s/step); loss %.4f → %.4f\n", (long long)result.step, seconds,
-              seconds / double(std::max<int64_t>(1, result.step - result.resumed_from)), result.losses.front(),
-              result.losses.back());
-  metrics["training"] = {{"steps", result.step}, {"batch", sz.batch}, {"seconds", seconds},
-                         {"loss_first", result.losses.front()}, {"loss_last", result.losses.back()},
-                         {"loss_steps", result.loss_steps}, {"losses", result.losses}};
-  dm::plot::Figure loss;
-  loss.ax().title("training loss (running mean)").xlabel("step").ylabel("mean ε-loss").logy()
-      .line(result.loss_steps, result.losses, "loss");
-  loss.save(ch.out("loss"));
-  metrics.figure("loss.svg");
-
-  trainer.ema().copy_to(*out.net);
-  out.net->eval();
+  out.manifest = dm::train::finish_training(trainer, *out.net, model_json, result, sz.batch, ch, metrics, "ddpm_fashion.pt");
   out.source = "trained here";
-  out.manifest = {{"steps", result.step}, {"loss_steps", result.loss_steps}, {"losses", result.losses},
-                  {"seed", opt.seed}, {"device", dm::device_name(opt.device)}, {"batch", sz.batch},
-                  {"wall_seconds_this_run", seconds}};
-  if (!opt.quick) {
-    dm::train::export_weights(*out.net, model_json, ch.out("ddpm_fashion.pt"), out.manifest);
-    std::cout << "  exported the EMA weights (float16) to " << ch.out("ddpm_fashion.pt").string() << "\n";
-  }
   return out;
 }
 
@@ -363,40 +332,12 @@ void sample_and_measure(const dm::Chapter& ch, const Options& o, const Sizes& sz
   }
 
   std::cout << "\n[6/6] quality: Fréchet distance in a Fashion-MNIST classifier's feature space\n";
-  const auto classifier_path = dm::train::checkpoints_dir() / "fashion_classifier.pt";
-  auto classifier = dm::quality::load_classifier(classifier_path, opt.device);
-  auto f_samples = dm::quality::features(classifier, samples);
-  auto f_test = dm::quality::features(classifier, test_set.images.slice(0, 0, n));
-  auto f_train = dm::quality::features(classifier, train_set.images.slice(0, 0, n));
-  // ANCHOR: frechet_floor
-  const double fd = dm::quality::frechet_distance(f_samples, f_test);
-  const double fd_floor = dm::quality::frechet_distance(f_train, f_test);  // real vs real, same n
-  // ANCHOR_END: frechet_floor
-  const auto hist = dm::quality::class_histogram(classifier, samples);
-  std::printf("  Fréchet distance (%lld samples vs %lld test images): %.2f; floor (train vs test): %.2f\n",
-              (long long)n, (long long)n, fd, fd_floor);
-  const auto& names = dm::data::fashion_mnist_classes();
-  Vec idx, frac;
-  for (int64_t k = 0; k < 10; ++k) {
-    idx.push_back(double(k));
-    frac.push_back(hist[k].item<double>() / double(n));
-  }
-  dm::plot::Figure hfig(1, 1, 900, 380);
-  hfig.ax().title("classes of " + std::to_string(n) + " samples (by the classifier); 0.1 each in the data")
-      .xlabel("class: " + names[0] + ", " + names[1] + ", …, " + names[9]).ylabel("fraction")
-      .yrange(0, std::max(0.3, 1.15 * *std::max_element(frac.begin(), frac.end())))
-      .linepoints(idx, frac, "samples").hline(0.1, "data", {"#777777", 1.5, 0.4, 1.0, true});
-  hfig.save(ch.out("class_histogram"));
+  const auto report = dm::quality::report_samples(samples, train_set.images, test_set.images, opt.device);
+  dm::quality::plot_class_fractions(report, ch.out("class_histogram"));
   metrics.figure("class_histogram.svg");
-  metrics["quality"] = {{"samples", n},
-                        {"steps", sched.T},
-                        {"frechet_distance", fd},
-                        {"frechet_floor_train_vs_test", fd_floor},
-                        {"class_fractions", frac},
-                        {"model", unet.source},
-                        {"classifier_test_accuracy", dm::train::read_checkpoint_info(classifier_path)
-                                                         .value("extra", nlohmann::json())
-                                                         .value("test_accuracy", -1.0)}};
+  metrics["quality"] = report.to_json();
+  metrics["quality"]["steps"] = sched.T;
+  metrics["quality"]["model"] = unet.source;
 }
 
 }  // namespace

@@ -1,10 +1,14 @@
 #include "dm/quality.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 
 #include "dm/core.hpp"
+#include "dm/data.hpp"
+#include "dm/plot.hpp"
 #include "dm/progress.hpp"
+#include "dm/train.hpp"
 
 namespace fs = std::filesystem;
 using torch::Tensor;
@@ -204,6 +208,58 @@ double frechet_distance(const Tensor& features_a, const Tensor& features_b) {
   const auto [mu_a, cov_a] = moments(features_a);
   const auto [mu_b, cov_b] = moments(features_b);
   return frechet_distance(mu_a, cov_a, mu_b, cov_b);
+}
+
+nlohmann::json SampleReport::to_json() const {
+  return {{"samples", samples},
+          {"frechet_distance", frechet_distance},
+          {"frechet_floor_train_vs_test", frechet_floor},
+          {"class_fractions", class_fractions},
+          {"largest_class_fraction_error", largest_class_fraction_error},
+          {"classifier_test_accuracy", classifier_test_accuracy}};
+}
+
+SampleReport report_samples(const torch::Tensor& samples, const torch::Tensor& train_images,
+                            const torch::Tensor& test_images, const torch::Device& device) {
+  const int64_t n = samples.size(0);
+  if (train_images.size(0) < n || test_images.size(0) < n)
+    throw Error("report_samples: " + std::to_string(n) + " samples need as many training and test images",
+                "draw fewer samples");
+  const auto path = dm::train::checkpoints_dir() / "fashion_classifier.pt";
+  auto classifier = load_classifier(path, device);
+  SampleReport r;
+  r.samples = n;
+  // ANCHOR: frechet_floor
+  const auto f_test = features(classifier, test_images.slice(0, 0, n));
+  r.frechet_distance = frechet_distance(features(classifier, samples), f_test);
+  r.frechet_floor = frechet_distance(features(classifier, train_images.slice(0, 0, n)), f_test);  // real vs real
+  // ANCHOR_END: frechet_floor
+  const auto hist = class_histogram(classifier, samples);
+  for (int64_t k = 0; k < hist.size(0); ++k) {
+    r.class_fractions.push_back(hist[k].item<double>() / double(n));
+    r.largest_class_fraction_error = std::max(r.largest_class_fraction_error, std::abs(r.class_fractions.back() - 0.1));
+  }
+  r.classifier_test_accuracy =
+      dm::train::read_checkpoint_info(path).value("extra", nlohmann::json()).value("test_accuracy", -1.0);
+  std::printf("  Fréchet distance (%lld samples vs %lld test images): %.2f; floor (train vs test): %.2f\n",
+              (long long)n, (long long)n, r.frechet_distance, r.frechet_floor);
+  std::printf("  class fractions %.3f … %.3f (0.1 each in the data)\n",
+              *std::min_element(r.class_fractions.begin(), r.class_fractions.end()),
+              *std::max_element(r.class_fractions.begin(), r.class_fractions.end()));
+  return r;
+}
+
+void plot_class_fractions(const SampleReport& r, const std::filesystem::path& stem) {
+  const auto& names = dm::data::fashion_mnist_classes();
+  dm::plot::Vec idx;
+  for (size_t k = 0; k < r.class_fractions.size(); ++k) idx.push_back(double(k));
+  const double top = *std::max_element(r.class_fractions.begin(), r.class_fractions.end());
+  dm::plot::Figure fig(1, 1, 900, 380);
+  fig.ax().title("classes of " + std::to_string(r.samples) + " samples (by the classifier); 0.1 each in the data")
+      .xlabel("class: " + names[0] + ", " + names[1] + ", …, " + names.back()).ylabel("fraction")
+      .yrange(0, std::max(0.3, 1.15 * top))
+      .linepoints(idx, r.class_fractions, "samples").hline(0.1, "data", {"#777777", 1.5, 0.4, 1.0, true});
+  fig.save(stem);
 }
 
 }  // namespace dm::quality

@@ -1,12 +1,17 @@
 #include "dm/train.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <csignal>
 #include <cstdio>
+#include <iostream>
 #include <sstream>
 
+#include "dm/cli.hpp"
 #include "dm/core.hpp"
+#include "dm/io.hpp"
+#include "dm/plot.hpp"
 #include "dm/progress.hpp"
 
 namespace fs = std::filesystem;
@@ -326,5 +331,49 @@ TrainResult Trainer::run(const std::function<torch::Tensor(int64_t)>& loss_fn, c
   return result;
 }
 // ANCHOR_END: train_loop
+
+namespace {
+void plot_loss(const std::vector<double>& steps, const std::vector<double>& losses, const std::string& title,
+               const Chapter& ch, Metrics& metrics) {
+  dm::plot::Figure fig;
+  fig.ax().title(title).xlabel("step").ylabel("mean ε-loss").logy().line(steps, losses, "loss");
+  fig.save(ch.out("loss"));
+  metrics.figure("loss.svg");
+}
+}  // namespace
+
+json load_shipped(torch::nn::Module& model, const json& model_config, const std::filesystem::path& path,
+                  const Chapter& ch, Metrics& metrics) {
+  load_weights(model, model_config, path);
+  const json manifest = read_checkpoint_info(path).value("manifest", json());
+  if (manifest.contains("loss_steps"))
+    plot_loss(manifest["loss_steps"].get<std::vector<double>>(), manifest["losses"].get<std::vector<double>>(),
+              "training loss (from the checkpoint's manifest)", ch, metrics);
+  model.eval();
+  return manifest;
+}
+
+json finish_training(Trainer& trainer, torch::nn::Module& model, const json& model_config, const TrainResult& result,
+                     int64_t batch, const Chapter& ch, Metrics& metrics, const std::string& export_name) {
+  const auto& opt = ch.options();
+  const double seconds = result.seconds;
+  std::printf("  %lld steps in %.0f s (%.3f s/step); loss %.4f → %.4f\n", (long long)result.step, seconds,
+              seconds / double(std::max<int64_t>(1, result.step - result.resumed_from)), result.losses.front(),
+              result.losses.back());
+  metrics["training"] = {{"steps", result.step}, {"batch", batch}, {"seconds", seconds},
+                         {"loss_first", result.losses.front()}, {"loss_last", result.losses.back()},
+                         {"loss_steps", result.loss_steps}, {"losses", result.losses}};
+  plot_loss(result.loss_steps, result.losses, "training loss (running mean)", ch, metrics);
+  trainer.ema().copy_to(model);
+  model.eval();
+  const json manifest = {{"steps", result.step}, {"loss_steps", result.loss_steps}, {"losses", result.losses},
+                         {"seed", opt.seed}, {"device", dm::device_name(opt.device)}, {"batch", batch},
+                         {"wall_seconds_this_run", seconds}};
+  if (!opt.quick) {
+    export_weights(model, model_config, ch.out(export_name), manifest);
+    std::cout << "  exported the EMA weights (float16) to " << ch.out(export_name).string() << "\n";
+  }
+  return manifest;
+}
 
 }  // namespace dm::train

@@ -81,4 +81,24 @@ double frechet_distance(const torch::Tensor& features_a, const torch::Tensor& fe
 // eigenvalues clamped to 0).
 Eigen::MatrixXd sqrt_psd(const Eigen::MatrixXd& m);
 
+// ---- What the image chapters report about their samples ------------------------
+struct SampleReport {
+  int64_t samples = 0;
+  double frechet_distance = 0;  // samples vs the first n test images
+  double frechet_floor = 0;     // the first n training images vs the same test images
+  std::vector<double> class_fractions;  // by the classifier; the data has 0.1 of each
+  double largest_class_fraction_error = 0;
+  double classifier_test_accuracy = -1;  // from the classifier file, −1 if it does not say
+  // {samples, frechet_distance, frechet_floor_train_vs_test, class_fractions,
+  //  largest_class_fraction_error, classifier_test_accuracy}
+  nlohmann::json to_json() const;
+};
+// Measures n generated images [n, 1, 32, 32] in [−1, 1] with the shipped
+// classifier (checkpoints_dir()/fashion_classifier.pt) against the first n
+// images of each split, and prints the two lines the chapters show.
+SampleReport report_samples(const torch::Tensor& samples, const torch::Tensor& train_images,
+                            const torch::Tensor& test_images, const torch::Device& device);
+// The class-fraction figure, saved as stem.svg and stem.png.
+void plot_class_fractions(const SampleReport& report, const std::filesystem::path& stem);
+
 }  // namespace dm::quality

@@ -25,6 +25,11 @@
 
 #include "dm/nn.hpp"
 
+namespace dm {
+class Chapter;
+class Metrics;
+}  // namespace dm
+
 namespace dm::train {
 
 using json = nlohmann::json;
@@ -115,6 +120,19 @@ void load_weights(torch::nn::Module& model, const json& model_config,
 // shipped in data/checkpoints/; load_weights() reads it like a checkpoint.
 void export_weights(torch::nn::Module& model, const json& model_config, const std::filesystem::path& path,
                     const json& manifest, bool half = true);
+
+// ---- What the image chapters do around a shipped model ---------------------------
+// Loads exported weights into `model` (refusing another configuration), draws
+// the training loss its manifest carries to ch.out("loss") and returns the
+// manifest (empty if the file has none).
+json load_shipped(torch::nn::Module& model, const json& model_config, const std::filesystem::path& path,
+                  const Chapter& ch, Metrics& metrics);
+// After Trainer::run: prints the summary line, records metrics["training"],
+// draws the loss curve to ch.out("loss"), copies the EMA weights into `model`
+// and, unless the run is --quick, exports them (float16) to ch.out(export_name).
+// Returns the manifest stored with the export.
+json finish_training(Trainer& trainer, torch::nn::Module& model, const json& model_config, const TrainResult& result,
+                     int64_t batch, const Chapter& ch, Metrics& metrics, const std::string& export_name);
 
 // Where shipped checkpoints live: $DM_CHECKPOINTS if set, else the source
 // tree's data/checkpoints.
