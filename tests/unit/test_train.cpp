@@ -18,7 +18,9 @@
 #include <fstream>
 #include <iterator>
 
+#include "dm/cli.hpp"
 #include "dm/core.hpp"
+#include "dm/io.hpp"
 #include "dm/train.hpp"
 #include "test_dirs.hpp"
 
@@ -249,5 +251,40 @@ TEST(Train, ExportedWeightsLoadBack) {
   Regression other;
   other.config["out"] = 2;
   EXPECT_THROW(dm::train::load_weights(*other.net, other.config, dir / "w16.pt"), dm::Error);
+  fs::remove_all(dir);
+}
+
+// The image chapters' two ends of a shipped model: finish_training (after a
+// run: metrics, loss figure, EMA weights into the net, float16 export) and
+// load_shipped (weights back, the manifest's loss curve drawn).
+TEST(Train, FinishTrainingExportsWhatLoadShippedReadsBack) {
+  const auto dir = dm_test::fresh_dir("train_finish");
+  const std::string out = (dir / "run").string();
+  std::vector<std::string> args = {"test", "--out", out, "--threads", "1"};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  dm::Chapter ch("00_test", "finish_training test");
+  ch.parse(int(argv.size()), argv.data());
+  dm::Metrics metrics(ch);
+  Regression r;
+  Trainer trainer(r.net, r.config, small_config(20), torch::kCPU);
+  const auto result = trainer.run([&](int64_t s) { return r.loss(s); }, dir / "c.pt");
+  const auto manifest = dm::train::finish_training(trainer, *r.net, r.config, result, 32, ch, metrics, "w.pt");
+  // The net now holds the EMA weights, as load_weights reads them from the checkpoint.
+  Regression ema(7);
+  dm::train::load_weights(*ema.net, r.config, dir / "c.pt");
+  EXPECT_TRUE(same_weights(*ema.net, *r.net));
+  EXPECT_EQ(metrics["training"]["steps"], 20);
+  EXPECT_EQ(manifest["loss_steps"].size(), 2u);  // logged every 10 steps
+  EXPECT_TRUE(fs::exists(ch.out("loss.svg")));
+  ASSERT_TRUE(fs::exists(ch.out("w.pt")));
+  fs::remove(ch.out("loss.svg"));
+
+  Regression back(8);
+  const auto read = dm::train::load_shipped(*back.net, r.config, ch.out("w.pt"), ch, metrics);
+  EXPECT_TRUE(torch::allclose(back.net->weight, r.net->weight, 1e-3, 1e-3));  // float16 in the file
+  EXPECT_EQ(read["steps"], 20);
+  EXPECT_TRUE(fs::exists(ch.out("loss.svg"))) << "the manifest's loss curve is drawn again";
+  EXPECT_FALSE(back.net->is_training());
   fs::remove_all(dir);
 }
