@@ -438,12 +438,16 @@ Trained get_unet(const dm::Chapter& ch, const Options& o, const Sizes& sz, const
     const auto x0 = batches.batch(order, b).images;
     return dm::ncsn::loss(eps_fn, sigmas, x0);  // ‖ε_θ(x + σ_i ε, σ_i) − ε‖², i ~ Uniform{1…L}
   }, ch.out("unet_checkpoint.pt"), o.resume, [&](int64_t step, double) {
-    if (grid_every > 0 && step % grid_every == 0) {  // a quick look during training (EMA weights, T = 2)
+    // A look during training: 16 samples from the EMA weights. Early on they lag
+    // behind the raw weights: after k steps the EMA still holds e^{−k/1000} of
+    // the initial net, whose zero last layer predicts ε̂ = 0 — a score too weak
+    // to pull the chains in, so they end noisy.
+    if (grid_every > 0 && step % grid_every == 0) {
       dm::nn::UseEmaWeights ema(trainer.ema(), *out.net);
       out.net->eval();
       dm::nn::NetModel model(forward, dm::Prediction::eps);
       dm::ncsn::AnnealedOptions ao;
-      ao.steps_per_level = 2;
+      ao.steps_per_level = sz.steps_per_level;
       ao.step_lr = step_lr_for(sigmas, ao.steps_per_level);
       ao.denoise = true;
       auto g = at::make_generator<at::CPUGeneratorImpl>(1234);

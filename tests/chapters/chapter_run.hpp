@@ -59,8 +59,11 @@ inline nlohmann::json read_json(const std::filesystem::path& path) {
   return nlohmann::json::parse(f);
 }
 
-// A fixture that runs `<chapter> --quick --seed 0` once for all tests of the
-// suite; the tests read its exit code, output and metrics.json.
+// A fixture that runs `<chapter> --quick --seed 0 --threads 1` once for all
+// tests of the suite; the tests read its exit code, output and metrics.json.
+// One thread: ctest runs two chapters at once on CI's two cores, and two
+// LibTorch processes with two OpenMP threads each on two cores spin against
+// each other (measured: a 80 s quick run took over 600 s that way).
 //   struct Ch01 { static constexpr const char* name = "01_langevin"; };
 //   using Chapter01 = dm_test::QuickRun<Ch01>;
 //   TEST_F(Chapter01, ...) { ASSERT_EQ(result_->exit_code, 0); metrics()... }
@@ -69,7 +72,7 @@ class QuickRun : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     out_ = new std::filesystem::path(quick_run_dir(Chapter::name));
-    result_ = new RunResult(run(Chapter::name, "--quick --seed 0 --out " + out_->string()));
+    result_ = new RunResult(run(Chapter::name, "--quick --seed 0 --threads 1 --out " + out_->string()));
   }
   static void TearDownTestSuite() {
     if (!keep_quick_runs()) std::filesystem::remove_all(*out_);
