@@ -91,29 +91,6 @@ dm::nn::NetModel::Forward ncsn_forward(Net net, const dm::ncsn::Sigmas& sigmas) 
 }
 // ANCHOR_END: ncsn_forward
 
-// ANCHOR: step_rule
-// How large should ε be? At level i the sampler starts from samples of
-// p_{σ_{i−1}} and should end, after T steps, at p_{σ_i}. For a single data
-// point the Langevin step is linear, x ← (1 − a/2) x + √(a σ_i²) z with
-// a = α_i/σ_i² = ε/σ_L² (the same at every level), so the variance ratio
-// r_k = Var(x_k)/σ_i² obeys r_{k+1} = (1 − a/2)² r_k + a from r_0 = γ²
-// (γ = σ_{i−1}/σ_i). Its fixed point 1/(1 − a/4) is above 1, so r_T ≈ 1 is the
-// best we can do: choose a to minimise |r_T − 1| (NCSN v2's technique 3).
-double variance_ratio_after(double a, double gamma, int64_t T) {
-  double r = gamma * gamma;
-  for (int64_t k = 0; k < T; ++k) r = (1 - a / 2) * (1 - a / 2) * r + a;
-  return r;
-}
-double step_lr_for(const dm::ncsn::Sigmas& sigmas, int64_t T) {
-  const double gamma = sigmas.levels() > 1 ? sigmas.values[0] / sigmas.values[1] : 1.0;
-  double best_a = 1e-6, best = 1e300;
-  for (double a = 1e-6; a < 1.0; a *= 1.01) {  // a coarse scan is enough: |r_T − 1| is smooth in a
-    const double err = std::abs(variance_ratio_after(a, gamma, T) - 1);
-    if (err < best) best = err, best_a = a;
-  }
-  return best_a * sigmas.min() * sigmas.min();  // ε = a σ_L²
-}
-// ANCHOR_END: step_rule
 
 // ---------------------------------------------------------------------------
 // 1. Two dimensions: annealing fixes the mode weights
@@ -218,28 +195,19 @@ void toy_2d(const dm::Chapter& ch, const Sizes& sz, dm::Metrics& metrics) {
     annealed(learned, "annealed, learned score");
   }
 
-  // Single-σ Langevin: the score of p_{σ_L} only, the smallest step α_L, as many steps in all.
-  {
-    Run r{"single σ = σ_L, exact score", {}, {}};
-    dm::toy::GaussianMixture p_sl = target_pl;
-    auto x0 = sigmas.max() * torch::randn({n, 2}, torch::kFloat64);
-    const double dt = dm::ncsn::step_size(sigmas, sigmas.levels() - 1, ao.step_lr);
-    r.x = dm::langevin::ula(p_sl, x0, dt, sigmas.levels() * ao.steps_per_level, 1.0,
+  // Single-σ Langevin: the score of p_{σ_L} only, as many steps in all, with the
+  // smallest step α_L and with 0.25 (the modes' variance: about the largest stable step).
+  const double alpha_l = dm::ncsn::step_size(sigmas, sigmas.levels() - 1, ao.step_lr);
+  for (double dt : {alpha_l, 0.25}) {
+    Run r{dt == alpha_l ? "single σ = σ_L, step α_L" : "single σ = σ_L, step 0.25", {}, {}};
+    auto p_sl = target_pl;
+    r.x = dm::langevin::ula(p_sl, sigmas.max() * torch::randn({n, 2}, torch::kFloat64), dt,
+                            sigmas.levels() * ao.steps_per_level, 1.0,
                             [&](int64_t k, const Tensor& x) {
                               if (k % ao.steps_per_level == 0) r.weight_by_level.push_back(left_fraction(x));
                             },
-                            "single-σ Langevin");
+                            r.name);
     runs.push_back(r);
-    // The same with the large step of the first level (a fast but coarse chain).
-    Run big{"single σ = σ_L, step α_1", {}, {}};
-    const double dt_big = 0.5 * 0.5;  // α = the modes' variance: as large as is stable
-    big.x = dm::langevin::ula(p_sl, sigmas.max() * torch::randn({n, 2}, torch::kFloat64), dt_big,
-                              sigmas.levels() * ao.steps_per_level, 1.0,
-                              [&](int64_t k, const Tensor& x) {
-                                if (k % ao.steps_per_level == 0) big.weight_by_level.push_back(left_fraction(x));
-                              },
-                              "single-σ Langevin, α = 0.25");
-    runs.push_back(big);
   }
 
   const std::vector<std::string> keys = {"annealed_exact", "annealed_learned", "single_sigma", "single_sigma_big_step"};
@@ -448,7 +416,7 @@ Trained get_unet(const dm::Chapter& ch, const Options& o, const Sizes& sz, const
       dm::nn::NetModel model(forward, dm::Prediction::eps);
       dm::ncsn::AnnealedOptions ao;
       ao.steps_per_level = sz.steps_per_level;
-      ao.step_lr = step_lr_for(sigmas, ao.steps_per_level);
+      ao.step_lr = dm::ncsn::step_lr_for(sigmas, ao.steps_per_level);
       ao.denoise = true;
       auto g = at::make_generator<at::CPUGeneratorImpl>(1234);
       auto x0 = sigmas.max() * torch::randn({16, 1, 32, 32}, g).to(opt.device);
@@ -475,10 +443,10 @@ void sample_and_measure(const dm::Chapter& ch, const Options& o, const Sizes& sz
   const auto sigmas = dm::ncsn::geometric(train_sigmas.max(), train_sigmas.min(), levels);
   dm::ncsn::AnnealedOptions ao;
   ao.steps_per_level = o.steps_per_level > 0 ? o.steps_per_level : sz.steps_per_level;
-  ao.step_lr = o.step_lr > 0 ? o.step_lr : step_lr_for(sigmas, ao.steps_per_level);
+  ao.step_lr = o.step_lr > 0 ? o.step_lr : dm::ncsn::step_lr_for(sigmas, ao.steps_per_level);
   ao.denoise = true;
   const double gamma = levels > 1 ? sigmas.values[0] / sigmas.values[1] : 1.0;
-  const double ratio = variance_ratio_after(ao.step_lr / (sigmas.min() * sigmas.min()), gamma, ao.steps_per_level);
+  const double ratio = dm::ncsn::variance_ratio_after(ao.step_lr / (sigmas.min() * sigmas.min()), gamma, ao.steps_per_level);
   std::printf("\n[5/6] annealed Langevin: %d levels × T = %lld steps, ε = %.3g (γ = %.3f: each level ends at "
               "variance %.3f σ_i² for one data point)\n",
               levels, (long long)ao.steps_per_level, ao.step_lr, gamma, ratio);

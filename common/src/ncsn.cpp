@@ -53,6 +53,29 @@ torch::Tensor loss(const EpsFn& eps_fn, const Sigmas& sigmas, const torch::Tenso
 }
 // ANCHOR_END: loss
 
+// ANCHOR: step_rule_impl
+double variance_ratio_after(double a, double gamma, int64_t T) {
+  double r = gamma * gamma;
+  for (int64_t k = 0; k < T; ++k) r = (1 - a / 2) * (1 - a / 2) * r + a;
+  return r;
+}
+
+double step_ratio_for(double gamma, int64_t T) {
+  if (T < 1) throw Error("ncsn::step_ratio_for: need T ≥ 1 steps per level");
+  double best_a = 1e-6, best = 1e300;
+  for (double a = 1e-6; a < 1.0; a *= 1.01) {  // a 1% grid is enough: |r_T − 1| is smooth in a
+    const double err = std::abs(variance_ratio_after(a, gamma, T) - 1);
+    if (err < best) best = err, best_a = a;
+  }
+  return best_a;
+}
+
+double step_lr_for(const Sigmas& sigmas, int64_t T) {
+  const double gamma = sigmas.levels() > 1 ? sigmas.values[0] / sigmas.values[1] : 1.0;
+  return step_ratio_for(gamma, T) * sigmas.min() * sigmas.min();
+}
+// ANCHOR_END: step_rule_impl
+
 torch::Tensor score_at(Model& model, const torch::Tensor& x, double sigma) {
   const auto t = torch::full({x.size(0)}, sigma, x.options());
   auto out = model.predict(x, t);

@@ -107,10 +107,12 @@ TEST(Exercise03_3, HandComputedAndClosedForm) {
   EXPECT_NEAR(ex03::variance_ratio_after(0.5, 1.2, 1), 0.75 * 0.75 * 1.44 + 0.5, 1e-12);
   // Closed form of the linear recursion: r_T = (1 − a/2)^{2T} (γ² − r*) + r*, r* = 1/(1 − a/4).
   const double a = 0.2, gamma = 1.09, fixed = 1 / (1 - a / 4);
-  for (int T : {2, 10, 57})
+  for (int T : {2, 10, 57}) {
     EXPECT_NEAR(ex03::variance_ratio_after(a, gamma, T), std::pow(1 - a / 2, 2 * T) * (gamma * gamma - fixed) + fixed,
                 1e-12)
         << "T = " << T;
+    EXPECT_NEAR(ex03::variance_ratio_after(a, gamma, T), dm::ncsn::variance_ratio_after(a, gamma, T), 1e-12);
+  }
 }
 
 TEST(Exercise03_3, AgreesWithSimulatedChains) {

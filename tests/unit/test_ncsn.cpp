@@ -205,3 +205,27 @@ TEST(Ncsn, ScoreAtConvertsEpsModels) {
 }
 
 }  // namespace
+
+// The step rule: the recursion has the closed form r_T = (1 − a/2)^{2T}(γ² − r*) + r*,
+// r* = 1/(1 − a/4); the chosen a minimises |r_T − 1| (no better value 2% either
+// side, i.e. beyond the 1% grid); and for large T it approaches ln(4T(γ² − 1))/T,
+// the minimiser of the small-a approximation e^{−aT}(γ² − 1) + a/4.
+TEST(Ncsn, StepRuleMinimisesTheEndOfLevelVarianceError) {
+  for (double a : {0.05, 0.2, 0.7})
+    for (int64_t T : {1, 10, 100}) {
+      const double fixed = 1 / (1 - a / 4);
+      EXPECT_NEAR(dm::ncsn::variance_ratio_after(a, 1.09, T), std::pow(1 - a / 2, 2 * T) * (1.09 * 1.09 - fixed) + fixed,
+                  1e-12);
+    }
+  for (auto [gamma, T] : {std::pair{1.09, int64_t(10)}, std::pair{1.566, int64_t(5)}, std::pair{1.09, int64_t(200)}}) {
+    const double a = dm::ncsn::step_ratio_for(gamma, T);
+    const double err = std::abs(dm::ncsn::variance_ratio_after(a, gamma, T) - 1);
+    EXPECT_LE(err, std::abs(dm::ncsn::variance_ratio_after(a * 1.02, gamma, T) - 1)) << gamma << " " << T;
+    EXPECT_LE(err, std::abs(dm::ncsn::variance_ratio_after(a / 1.02, gamma, T) - 1)) << gamma << " " << T;
+  }
+  const double a200 = dm::ncsn::step_ratio_for(1.09, 200);
+  EXPECT_NEAR(a200, std::log(4 * 200 * (1.09 * 1.09 - 1)) / 200, 0.1 * a200);
+  const auto sigmas = dm::ncsn::geometric(50, 0.01, 100);
+  EXPECT_DOUBLE_EQ(dm::ncsn::step_lr_for(sigmas, 10),
+                   dm::ncsn::step_ratio_for(sigmas.values[0] / sigmas.values[1], 10) * 1e-4);
+}

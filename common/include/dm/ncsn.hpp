@@ -70,6 +70,20 @@ inline double step_size(const Sigmas& sigmas, int level, double step_lr) {
   return step_lr * r * r;
 }
 // ANCHOR_END: step_size
+// ANCHOR: step_rule
+// How large should ε be for T steps per level? At level i the sampler starts
+// from samples of p_{σ_{i−1}} and should end, after T steps, at p_{σ_i}. For a
+// single data point the step is linear, x ← (1 − a/2) x + √(a σ_i²) z with
+// a = α_i/σ_i² = ε/σ_L² (the same at every level), so the variance ratio
+// r_k = Var(x_k)/σ_i² obeys r_{k+1} = (1 − a/2)² r_k + a from r_0 = γ²
+// (γ = σ_{i−1}/σ_i). Its fixed point 1/(1 − a/4) is above 1, so r_T ≈ 1 is the
+// best we can do: choose a to minimise |r_T − 1| (NCSN v2's technique 3, here
+// in the paper's step form).
+double variance_ratio_after(double a, double gamma, int64_t T);
+double step_ratio_for(double gamma, int64_t T);                // the a minimising |r_T − 1|
+double step_lr_for(const Sigmas& sigmas, int64_t T);           // ε = a σ_L², γ = σ_1/σ_2
+// ANCHOR_END: step_rule
+
 // The model answers predict(x, t = σ_i) with the score or with ε (std σ_i).
 torch::Tensor annealed_langevin(Model& model, torch::Tensor x0, const Sigmas& sigmas,
                                 const AnnealedOptions& options = {});
