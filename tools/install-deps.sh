@@ -5,7 +5,7 @@
 set -euo pipefail
 
 packages=(
-  build-essential cmake ninja-build pkg-config git
+  build-essential cmake ninja-build pkg-config git clang-format   # clang-format: ctest `format`
   libtorch-dev libopenblas0-openmp   # LibTorch 1.13 (CPU); OpenBLAS or torch runs ~8x slower
   libeigen3-dev libcli11-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev

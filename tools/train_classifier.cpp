@@ -7,10 +7,10 @@
 //   cp runs/train_classifier/fashion_classifier.pt data/checkpoints/
 #include <cstdio>
 
-#include "dm/cli.hpp"
-#include "dm/data.hpp"
-#include "dm/io.hpp"
-#include "dm/quality.hpp"
+#include "dm/app/cli.hpp"
+#include "dm/data/fashion.hpp"
+#include "dm/app/metrics_file.hpp"
+#include "dm/data/quality.hpp"
 
 int main(int argc, char** argv) {
   return dm::run_main([&] {
@@ -46,7 +46,7 @@ int main(int argc, char** argv) {
         {"test_accuracy", acc},
         {"test_images", test.images.size(0)}};
     dm::quality::save_classifier(net, tool.out("fashion_classifier.pt"), manifest);
-    dm::Metrics metrics(tool);
+    dm::MetricsFile metrics(tool);
     metrics["classifier"] = manifest;
     metrics.write();
     std::printf("wrote %s\n", tool.out("fashion_classifier.pt").string().c_str());

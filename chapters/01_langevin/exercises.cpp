@@ -16,7 +16,7 @@
 
 #include <cmath>
 
-#include "dm/core.hpp"
+#include "dm/base/core.hpp"
 
 namespace ex01 {
 

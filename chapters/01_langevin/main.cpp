@@ -21,14 +21,22 @@
 #include <cmath>
 #include <iostream>
 
-#include "dm/cli.hpp"
-#include "dm/io.hpp"
-#include "dm/langevin.hpp"
-#include "dm/metrics.hpp"
-#include "dm/plot.hpp"
-#include "dm/toy.hpp"
+#include "dm/app/cli.hpp"
+#include "dm/base/rng.hpp"
+#include "dm/app/metrics_file.hpp"
+#include "dm/methods/langevin.hpp"
+#include "dm/data/metrics.hpp"
+#include "dm/app/plot.hpp"
+#include "dm/data/toy.hpp"
 
 namespace {
+
+// The chapter's random numbers: torch's default CPU generator, seeded by
+// --seed, handed explicitly to every library function that draws.
+at::Generator& rng() {
+  static at::Generator gen = dm::default_generator();
+  return gen;
+}
 
 using dm::plot::Vec;
 using torch::Tensor;
@@ -65,7 +73,7 @@ double ks_to_exact(const Tensor& x, const dm::toy::DoubleWell& well) {
 // ---------------------------------------------------------------------------
 // 1. The double well, and how tempering flattens it
 // ---------------------------------------------------------------------------
-void plot_double_well(const dm::Chapter& ch, dm::Metrics& metrics) {
+void plot_double_well(const dm::Chapter& ch, dm::MetricsFile& metrics) {
   const Vec xs = linspace(-3, 3, 601);
   auto x = torch::tensor(xs, torch::kFloat64);
   dm::plot::Figure fig(1, 2);
@@ -87,7 +95,7 @@ void plot_double_well(const dm::Chapter& ch, dm::Metrics& metrics) {
 // ---------------------------------------------------------------------------
 // Chains start at exact samples of p, so any distance to p after K steps is
 // the bias of the discretisation, not a lack of mixing.
-void step_size_bias(const dm::Chapter& ch, const Sizes& sz, dm::Metrics& metrics) {
+void step_size_bias(const dm::Chapter& ch, const Sizes& sz, dm::MetricsFile& metrics) {
   std::cout << "\n[1/4] step-size bias of ULA and the MALA correction (double well, tau = 1)\n";
   const dm::toy::DoubleWell well(1.0);
   // ANCHOR: double_well_model
@@ -96,14 +104,14 @@ void step_size_bias(const dm::Chapter& ch, const Sizes& sz, dm::Metrics& metrics
   // ANCHOR_END: double_well_model
 
   // What a perfect sampler scores at this many chains.
-  auto floor = dm::metrics::noise_floor([&](int64_t n) { return well.sample(n); }, sz.chains_1d,
+  auto floor = dm::metrics::noise_floor([&](int64_t n) { return well.sample(n, rng()); }, sz.chains_1d,
                                         [&](const Tensor& a, const Tensor&) { return ks_to_exact(a, well); });
   Vec ula_ks, mala_ks, acceptance;
   Tensor ula_big, mala_big;  // samples at the largest Δt, for the histograms
   for (double dt : sz.dts) {
-    auto x0 = well.sample(sz.chains_1d);
-    auto x_ula = dm::langevin::ula(score, x0, dt, sz.steps_bias, 1.0, {}, "ULA  dt=" + std::to_string(dt).substr(0, 6));
-    auto res = dm::langevin::mala(log_prob, score, x0, dt, sz.steps_bias, 1.0, {}, "MALA dt=" + std::to_string(dt).substr(0, 6));
+    auto x0 = well.sample(sz.chains_1d, rng());
+    auto x_ula = dm::langevin::ula(score, x0, dt, sz.steps_bias, rng(), 1.0, {}, "ULA  dt=" + std::to_string(dt).substr(0, 6));
+    auto res = dm::langevin::mala(log_prob, score, x0, dt, sz.steps_bias, rng(), 1.0, {}, "MALA dt=" + std::to_string(dt).substr(0, 6));
     ula_ks.push_back(ks_to_exact(x_ula, well));
     mala_ks.push_back(ks_to_exact(res.x, well));
     acceptance.push_back(res.acceptance);
@@ -151,7 +159,7 @@ void step_size_bias(const dm::Chapter& ch, const Sizes& sz, dm::Metrics& metrics
 // ---------------------------------------------------------------------------
 // All chains start in the left well. At τ = 5 the barrier costs e^{-4/5}, at
 // τ = 1 it costs e^{-4}: the same number of steps mixes one and not the other.
-void temperature(const dm::Chapter& ch, const Sizes& sz, dm::Metrics& metrics) {
+void temperature(const dm::Chapter& ch, const Sizes& sz, dm::MetricsFile& metrics) {
   std::cout << "\n[2/4] temperature: Langevin at tau = 5 and tau = 1 from the left well\n";
   const double dt = 0.01;
   const Vec xs = linspace(-3.5, 3.5, 701);
@@ -164,7 +172,7 @@ void temperature(const dm::Chapter& ch, const Sizes& sz, dm::Metrics& metrics) {
     const dm::toy::DoubleWell target(1.0);
     dm::ScoreFunction score([&](const Tensor& x) { return target.score(x); });
     auto x0 = torch::full({sz.chains_mixing, 1}, -kWell, torch::kFloat64);
-    auto x = dm::langevin::ula(score, x0, dt, sz.steps_mixing, tau, {}, "tau=" + std::to_string(int(tau)));
+    auto x = dm::langevin::ula(score, x0, dt, sz.steps_mixing, rng(), tau, {}, "tau=" + std::to_string(int(tau)));
     // ANCHOR_END: tempered
     const double ks = ks_to_exact(x, well);
     const double right = (x > 0).to(torch::kFloat64).mean().item<double>();
@@ -202,7 +210,7 @@ dm::langevin::StepCallback record(MixingTrace& trace, Tensor& visited) {
   };
 }
 
-void mixing(const dm::Chapter& ch, const Sizes& sz, dm::Metrics& metrics) {
+void mixing(const dm::Chapter& ch, const Sizes& sz, dm::MetricsFile& metrics) {
   std::cout << "\n[3/4] mixing: plain Langevin (tau = 1) vs annealed Langevin (tau: 5 -> 1)\n";
   const dm::toy::DoubleWell well(1.0);
   dm::ScoreFunction score([&](const Tensor& x) { return well.score(x); });
@@ -214,11 +222,11 @@ void mixing(const dm::Chapter& ch, const Sizes& sz, dm::Metrics& metrics) {
   auto x0 = torch::full({sz.chains_mixing, 1}, -kWell, torch::kFloat64);
   MixingTrace plain, annealed;
   auto visited = torch::zeros({sz.chains_mixing}, torch::kBool);
-  auto x_plain = dm::langevin::ula(score, x0, dt, steps, 1.0, record(plain, visited), "plain   ");
+  auto x_plain = dm::langevin::ula(score, x0, dt, steps, rng(), 1.0, record(plain, visited), "plain   ");
   visited = torch::zeros({sz.chains_mixing}, torch::kBool);
   // ANCHOR: annealed_run
   const auto taus = dm::langevin::geometric_schedule(5.0, 1.0, levels);  // τ_1 = 5 > … > τ_L = 1
-  auto x_annealed = dm::langevin::annealed(score, x0, taus, per_level, dt, record(annealed, visited), "annealed");
+  auto x_annealed = dm::langevin::annealed(score, x0, taus, per_level, dt, rng(), record(annealed, visited), "annealed");
   // ANCHOR_END: annealed_run
 
   const double ks_plain = ks_to_exact(x_plain, well), ks_annealed = ks_to_exact(x_annealed, well);
@@ -263,7 +271,7 @@ dm::toy::GaussianMixture example_mixture() {
   return dm::toy::GaussianMixture(weights, means, covs);
 }
 
-void mixture_2d(const dm::Chapter& ch, const Sizes& sz, dm::Metrics& metrics) {
+void mixture_2d(const dm::Chapter& ch, const Sizes& sz, dm::MetricsFile& metrics) {
   std::cout << "\n[4/4] Langevin on a 2D Gaussian mixture\n";
   auto mixture = example_mixture();
   const double dt = 0.01;
@@ -273,20 +281,20 @@ void mixture_2d(const dm::Chapter& ch, const Sizes& sz, dm::Metrics& metrics) {
   auto x0 = 3.0 * torch::randn({n, 2}, torch::kFloat64);  // a broad start, far from p
   Vec checkpoints, ed_ula;
   const int64_t every = std::max<int64_t>(1, sz.steps_2d / 20);
-  auto reference = mixture.sample(n);
-  auto x_ula = dm::langevin::ula(mixture, x0, dt, sz.steps_2d, 1.0, [&](int64_t k, const Tensor& x) {
+  auto reference = mixture.sample(n, rng());
+  auto x_ula = dm::langevin::ula(mixture, x0, dt, sz.steps_2d, rng(), 1.0, [&](int64_t k, const Tensor& x) {
     if (k % every == 0) {
       checkpoints.push_back(double(k));
       ed_ula.push_back(dm::metrics::energy_distance(x, reference));
     }
   }, "ULA 2D  ");
   auto mala = dm::langevin::mala([&](const Tensor& x) { return mixture.log_prob(x); }, mixture, x0, dt,
-                                 sz.steps_2d, 1.0, {}, "MALA 2D ");
+                                 sz.steps_2d, rng(), 1.0, {}, "MALA 2D ");
   // ANCHOR_END: mixture_run
-  auto floor = dm::metrics::noise_floor([&](int64_t m) { return mixture.sample(m); }, n,
+  auto floor = dm::metrics::noise_floor([&](int64_t m) { return mixture.sample(m, rng()); }, n,
                                         dm::metrics::energy_distance);
-  const double ed_final = dm::metrics::energy_distance(x_ula, mixture.sample(n));
-  const double ed_mala = dm::metrics::energy_distance(mala.x, mixture.sample(n));
+  const double ed_final = dm::metrics::energy_distance(x_ula, mixture.sample(n, rng()));
+  const double ed_mala = dm::metrics::energy_distance(mala.x, mixture.sample(n, rng()));
   std::printf("  energy distance to exact samples: ULA %.5f, MALA %.5f (acceptance %.3f); noise floor %.5f +- %.5f\n",
               ed_final, ed_mala, mala.acceptance, floor.mean, floor.std);
 
@@ -347,7 +355,7 @@ int main(int argc, char** argv) {
     if (opt.device.is_cuda())
       std::cout << "note: this chapter's 1D/2D chains are tiny; they run on the CPU in float64\n";
     const Sizes sz = sizes_for(opt.quick);
-    dm::Metrics metrics(chapter);
+    dm::MetricsFile metrics(chapter);
 
     plot_double_well(chapter, metrics);
     step_size_bias(chapter, sz, metrics);

@@ -12,7 +12,7 @@
 // the reference answers with -DDM_EXERCISES=solutions.
 #include "exercises.hpp"
 
-#include "dm/core.hpp"
+#include "dm/base/core.hpp"
 
 namespace ex02 {
 

@@ -26,17 +26,25 @@
 #include <cstdio>
 #include <iostream>
 
-#include "dm/cli.hpp"
-#include "dm/io.hpp"
-#include "dm/langevin.hpp"
-#include "dm/losses.hpp"
-#include "dm/metrics.hpp"
-#include "dm/nn.hpp"
-#include "dm/plot.hpp"
-#include "dm/progress.hpp"
-#include "dm/toy.hpp"
+#include "dm/app/cli.hpp"
+#include "dm/base/rng.hpp"
+#include "dm/app/metrics_file.hpp"
+#include "dm/methods/langevin.hpp"
+#include "dm/methods/losses.hpp"
+#include "dm/data/metrics.hpp"
+#include "dm/nn/networks.hpp"
+#include "dm/app/plot.hpp"
+#include "dm/base/progress.hpp"
+#include "dm/data/toy.hpp"
 
 namespace {
+
+// The chapter's random numbers: torch's default CPU generator, seeded by
+// --seed, handed explicitly to every library function that draws.
+at::Generator& rng() {
+  static at::Generator gen = dm::default_generator();
+  return gen;
+}
 
 using dm::losses::Field;
 using dm::plot::Vec;
@@ -148,13 +156,13 @@ dm::toy::GaussianMixture three_modes() {
 }
 constexpr double kDsmSigma = 0.1;  // DSM learns the score of p blurred by N(0, σ²I)
 
-std::vector<Fit> three_losses(const dm::Chapter& ch, const Sizes& sz, dm::Metrics& metrics) {
+std::vector<Fit> three_losses(const dm::Chapter& ch, const Sizes& sz, dm::MetricsFile& metrics) {
   std::cout << "\n[1/4] explicit, sliced and denoising score matching on a 2D mixture\n";
   const auto p = three_modes();
   const auto p_sigma = p.perturb_ve(kDsmSigma);
-  auto sample = [&](int64_t n) { return p.sample(n); };
+  auto sample = [&](int64_t n) { return p.sample(n, rng()); };
   // The yardstick: E_p‖s_θ − ∇log p‖² / E_p‖∇log p‖², on fixed samples.
-  const auto x_eval = p.sample(2000), xs_eval = p_sigma.sample(2000);
+  const auto x_eval = p.sample(2000, rng()), xs_eval = p_sigma.sample(2000, rng());
   auto error_p = [&](const Field& s) { return dm::losses::relative_score_error(s, x_eval, p.score(x_eval)); };
   auto error_ps = [&](const Field& s) { return dm::losses::relative_score_error(s, xs_eval, p_sigma.score(xs_eval)); };
 
@@ -168,12 +176,12 @@ std::vector<Fit> three_losses(const dm::Chapter& ch, const Sizes& sz, dm::Metric
   for (auto [id, name, proj] : {std::tuple{"ssm_rademacher", "SSM (Rademacher ν)", dm::losses::Projection::rademacher},
                             std::tuple{"ssm_gaussian", "SSM (Gaussian ν)", dm::losses::Projection::gaussian}}) {
     fits.push_back(train(id, name, sz.train_steps, sample, sz.batch, [proj = proj](const Field& s, const Tensor& x) {
-      return dm::losses::sliced_sm(s, x, proj);
+      return dm::losses::sliced_sm(s, x, rng(), proj);
     }, 1.0, error_p));
   }
   // Denoising: the net predicts the noise ε; the score of p_σ is −ε_θ/σ.
   fits.push_back(train("dsm", "DSM (σ = 0.1)", sz.train_steps, sample, sz.batch, [](const Field& eps_net, const Tensor& x) {
-    return dm::losses::denoising_eps(eps_net, x, kDsmSigma);
+    return dm::losses::denoising_eps(eps_net, x, kDsmSigma, rng());
   }, -1.0 / kDsmSigma, error_ps));
   // ANCHOR_END: three_losses
 
@@ -224,17 +232,17 @@ Tensor circle(int64_t n, double sigma = 0.0) {
 }
 constexpr double kManifoldSigma = 0.1;
 
-void manifold(const dm::Chapter& ch, const Sizes& sz, dm::Metrics& metrics) {
+void manifold(const dm::Chapter& ch, const Sizes& sz, dm::MetricsFile& metrics) {
   std::cout << "\n[2/4] problem 1: data on a manifold (the unit circle)\n";
   const double sigma = kManifoldSigma;
   // ANCHOR: manifold_fits
   // v.1: SSM on the raw points. v.2: SSM or DSM on points blurred by σ.
   auto v1 = train("ssm_raw", "SSM on the circle", sz.manifold_steps, [](int64_t n) { return circle(n); }, sz.batch,
-                  [](const Field& s, const Tensor& x) { return dm::losses::sliced_sm(s, x); }, 1.0);
+                  [](const Field& s, const Tensor& x) { return dm::losses::sliced_sm(s, x, rng()); }, 1.0);
   auto v2_ssm = train("ssm_sigma", "SSM, σ = 0.1", sz.manifold_steps, [&](int64_t n) { return circle(n, sigma); }, sz.batch,
-                      [](const Field& s, const Tensor& x) { return dm::losses::sliced_sm(s, x); }, 1.0);
+                      [](const Field& s, const Tensor& x) { return dm::losses::sliced_sm(s, x, rng()); }, 1.0);
   auto v2_dsm = train("dsm_sigma", "DSM, σ = 0.1", sz.manifold_steps, [](int64_t n) { return circle(n); }, sz.batch,
-                      [&](const Field& e, const Tensor& x) { return dm::losses::denoising_eps(e, x, sigma); },
+                      [&](const Field& e, const Tensor& x) { return dm::losses::denoising_eps(e, x, sigma, rng()); },
                       -1.0 / sigma);
   // ANCHOR_END: manifold_fits
 
@@ -253,7 +261,7 @@ void manifold(const dm::Chapter& ch, const Sizes& sz, dm::Metrics& metrics) {
   std::vector<std::pair<std::string, Tensor>> shown = {{"data: the unit circle", circle(n)}};
   for (auto* f : {&v1, &v2_ssm, &v2_dsm}) {
     auto model = as_model(f->score);
-    auto x = dm::langevin::ula(model, torch::randn({n, 2}, torch::kFloat64), dt, sz.langevin_steps, 1.0, {},
+    auto x = dm::langevin::ula(model, torch::randn({n, 2}, torch::kFloat64), dt, sz.langevin_steps, rng(), 1.0, {},
                                "Langevin, " + f->name);
     const auto finite = x.isfinite().all(1);
     const double diverged = 1.0 - finite.to(torch::kFloat64).mean().item<double>();
@@ -302,7 +310,7 @@ double left_mass(const dm::toy::GaussianMixture& p, double std) {
   return mass;
 }
 
-void slow_mixing(const dm::Chapter& ch, const Sizes& sz, dm::Metrics& metrics) {
+void slow_mixing(const dm::Chapter& ch, const Sizes& sz, dm::MetricsFile& metrics) {
   std::cout << "\n[3/4] problem 2: slow mixing between separated modes (exact score)\n";
   const double std = 0.5, dt = 0.05;
   const int64_t n = sz.mixing_chains;
@@ -330,7 +338,7 @@ void slow_mixing(const dm::Chapter& ch, const Sizes& sz, dm::Metrics& metrics) {
     // Chains start broad, N(0, 2²I): about half fall into each basin, and must
     // then cross the low-density gap to correct the 50/50 split to 80/20.
     auto x0 = 2.0 * torch::randn({n, 2}, torch::kFloat64);
-    auto x = dm::langevin::ula(p, x0, dt, sz.mixing_steps, 1.0, [&](int64_t k, const Tensor& xk) {
+    auto x = dm::langevin::ula(p, x0, dt, sz.mixing_steps, rng(), 1.0, [&](int64_t k, const Tensor& xk) {
       if (std::find(ks.begin(), ks.end(), double(k)) != ks.end())
         err.push_back(std::abs(xk.select(1, 0).lt(0).to(torch::kFloat64).mean().item<double>() - exact));
     }, "Langevin, modes ±" + std::to_string(half_gap).substr(0, 4));
@@ -358,7 +366,7 @@ void slow_mixing(const dm::Chapter& ch, const Sizes& sz, dm::Metrics& metrics) {
 // ---------------------------------------------------------------------------
 // 4. Problem 3: the learned score is wrong where data is rare
 // ---------------------------------------------------------------------------
-void low_density(const dm::Chapter& ch, const Sizes& sz, const std::vector<Fit>& fits, dm::Metrics& metrics) {
+void low_density(const dm::Chapter& ch, const Sizes& sz, const std::vector<Fit>& fits, dm::MetricsFile& metrics) {
   std::cout << "\n[4/4] problem 3: score error against the density\n";
   const auto p = three_modes();
   const double lo = -5, hi = 5;
@@ -380,14 +388,14 @@ void low_density(const dm::Chapter& ch, const Sizes& sz, const std::vector<Fit>&
   // ANCHOR: finite_data
   // Real data is a finite set: train on 500 fixed samples (minibatches drawn
   // from them, many epochs), as one would with a data set.
-  const auto data = p.sample(500);
+  const auto data = p.sample(500, rng());
   auto from_data = [&](int64_t b) { return data.index({torch::randint(data.size(0), {b}, torch::kLong)}); };
   std::vector<Fit> finite;
   finite.push_back(train("esm_500", "ESM, 500 samples", sz.train_steps, from_data, sz.batch, [&](const Field& s, const Tensor& x) {
     return dm::losses::explicit_sm(s, x, p.score(x.to(torch::kFloat64)).to(x.dtype()));
   }, 1.0));
   finite.push_back(train("dsm_500", "DSM, 500 samples", sz.train_steps, from_data, sz.batch, [](const Field& e, const Tensor& x) {
-    return dm::losses::denoising_eps(e, x, kDsmSigma);
+    return dm::losses::denoising_eps(e, x, kDsmSigma, rng());
   }, -1.0 / kDsmSigma));
   // ANCHOR_END: finite_data
   std::vector<const Fit*> all = {&fits[0], &fits[1], &fits[3], &finite[0], &finite[1]};
@@ -450,7 +458,7 @@ int main(int argc, char** argv) {
     const auto& opt = chapter.parse(argc, argv);
     dm::plot::require_gnuplot();
     const Sizes sz = sizes_for(opt.quick);
-    dm::Metrics metrics(chapter);
+    dm::MetricsFile metrics(chapter);
 
     const auto fits = three_losses(chapter, sz, metrics);
     manifold(chapter, sz, metrics);

@@ -25,24 +25,36 @@
 #include <cstdio>
 #include <iostream>
 
-#include "dm/cli.hpp"
-#include "dm/data.hpp"
-#include "dm/image.hpp"
-#include "dm/io.hpp"
-#include "dm/langevin.hpp"
-#include "dm/metrics.hpp"
-#include "dm/ncsn.hpp"
-#include "dm/nn.hpp"
-#include "dm/plot.hpp"
-#include "dm/quality.hpp"
-#include "dm/toy.hpp"
-#include "dm/train.hpp"
+#include "dm/app/cli.hpp"
+#include "dm/app/image_chapter.hpp"
+#include "dm/base/rng.hpp"
+#include "dm/data/fashion.hpp"
+#include "dm/app/image.hpp"
+#include "dm/app/metrics_file.hpp"
+#include "dm/methods/langevin.hpp"
+#include "dm/data/metrics.hpp"
+#include "dm/methods/ncsn.hpp"
+#include "dm/diffusion/param.hpp"
+#include "dm/diffusion/process.hpp"
+#include "dm/nn/net_model.hpp"
+#include "dm/nn/networks.hpp"
+#include "dm/app/plot.hpp"
+#include "dm/data/quality.hpp"
+#include "dm/data/toy.hpp"
+#include "dm/nn/train.hpp"
 
 namespace fs = std::filesystem;
 using dm::plot::Vec;
 using torch::Tensor;
 
 namespace {
+
+// The chapter's random numbers: torch's default CPU generator, seeded by
+// --seed, handed explicitly to every library function that draws.
+at::Generator& rng() {
+  static at::Generator gen = dm::default_generator();
+  return gen;
+}
 
 struct Options {
   bool train = false, resume = false;
@@ -68,29 +80,9 @@ Sizes sizes_for(bool quick) {
 constexpr double kImageSigmaMax = 50.0, kImageSigmaMin = 0.01;
 constexpr int kImageLevels = 100;
 
-Tensor enlarge(const Tensor& images, int64_t factor = 3) {
-  return images.repeat_interleave(factor, -2).repeat_interleave(factor, -1);
-}
+using dm::app::enlarge;
 
 Vec col(const Tensor& x, int64_t j) { return dm::plot::to_vec(x.select(1, j).to(torch::kFloat64)); }
-
-// ANCHOR: ncsn_forward
-// ε_θ(x̃, σ) from a network: it sees x̃/√(1+σ²), whose variance is about 1 at
-// every level (a VE sample rescaled to a VP one; EDM calls this c_in), and the
-// label log σ spread over 0…999. The score is then s_θ(x̃, σ) = −ε_θ/σ.
-template <class Net>
-dm::nn::NetModel::Forward ncsn_forward(Net net, const dm::ncsn::Sigmas& sigmas) {
-  return [net, sigmas](const Tensor& x, const Tensor& sigma, const Tensor&) mutable {
-    const auto options = net->parameters().front().options();
-    const auto s = sigma.to(options);
-    std::vector<int64_t> shape(x.dim(), 1);
-    shape[0] = x.size(0);
-    const auto c_in = (1 + s.pow(2)).rsqrt().view(shape);
-    return net->forward(x.to(options) * c_in, dm::ncsn::net_label(sigmas, s)).to(x.options());
-  };
-}
-// ANCHOR_END: ncsn_forward
-
 
 // ---------------------------------------------------------------------------
 // 1. Two dimensions: annealing fixes the mode weights
@@ -105,7 +97,7 @@ dm::toy::GaussianMixture two_modes() {
 
 double left_fraction(const Tensor& x) { return x.select(1, 0).lt(0).to(torch::kFloat64).mean().item<double>(); }
 
-void toy_2d(const dm::Chapter& ch, const Sizes& sz, dm::Metrics& metrics) {
+void toy_2d(const dm::Chapter& ch, const Sizes& sz, dm::MetricsFile& metrics) {
   std::cout << "\n[1/6] 2D: annealed Langevin on two far-apart modes (weights 0.8 / 0.2)\n";
   const int threads = torch::get_num_threads();
   torch::set_num_threads(1);  // tiny 2D batches: one thread is fastest
@@ -128,11 +120,12 @@ void toy_2d(const dm::Chapter& ch, const Sizes& sz, dm::Metrics& metrics) {
   m["step_lr"] = ao.step_lr;
   m["exact_left_weight"] = target;
   m["weight_error_floor"] = floor;
-  auto exact_pm = dm::toy::PerturbedMixture(mixture, [](double s) { return std::make_pair(1.0, s); },
-                                            dm::Prediction::score);
+  // The process: VE with time σ (a = 1, s = σ), so the levels are the sampler's times.
+  const auto ve = dm::ncsn::process(sigmas);
+  auto exact_pm = dm::toy::PerturbedMixture(mixture, ve, dm::Prediction::score);
   // Energy distance to the blurred target p_{σ_L} (what the sampler aims at).
   const auto target_pl = exact_pm.at(sigmas.min());
-  const auto ed_floor = dm::metrics::noise_floor([&](int64_t k) { return target_pl.sample(k); }, std::min<int64_t>(n, 2000),
+  const auto ed_floor = dm::metrics::noise_floor([&](int64_t k) { return target_pl.sample(k, rng()); }, std::min<int64_t>(n, 2000),
                                                  dm::metrics::energy_distance);
   m["energy_distance_noise_floor"] = {{"mean", ed_floor.mean}, {"std", ed_floor.std}};
 
@@ -147,16 +140,13 @@ void toy_2d(const dm::Chapter& ch, const Sizes& sz, dm::Metrics& metrics) {
   std::vector<Run> runs;
   auto annealed = [&](dm::Model& model, const std::string& name) {
     Run r{name, {}, {}};
-    auto o = ao;
-    o.progress_label = name;
-    o.on_step = [&](int level, int64_t k, const Tensor& x) {
-      if (k == o.steps_per_level) r.weight_by_level.push_back(left_fraction(x));
-      (void)level;
-    };
+    dm::RunOptions ro;
+    ro.progress_label = name;
+    ro.callback = [&](const dm::StepEvent& e) { r.weight_by_level.push_back(left_fraction(e.result.x)); };
     // ANCHOR: toy_annealed
     // Start from the blurriest density, ≈ N(0, σ_1² I), and walk down the levels.
     auto x0 = sigmas.max() * torch::randn({n, 2}, torch::kFloat64);
-    r.x = dm::ncsn::annealed_langevin(model, x0, sigmas, o);
+    r.x = dm::ncsn::annealed_langevin(model, x0, sigmas, rng(), ao, ro);
     // ANCHOR_END: toy_annealed
     runs.push_back(r);
   };
@@ -178,20 +168,21 @@ void toy_2d(const dm::Chapter& ch, const Sizes& sz, dm::Metrics& metrics) {
   tc.checkpoint_every = tc.steps;
   nlohmann::json toy_json = dm::nn::to_json(mc);
   toy_json["sigmas"] = sigmas.values;
+  const auto spec = dm::nn::NetSpec::ncsn(sigmas.max(), sigmas.min());
+  toy_json["net"] = spec.to_json();
   dm::train::Trainer trainer(net.ptr(), toy_json, tc, torch::kCPU);
-  const auto forward = ncsn_forward(net, sigmas);
   // ANCHOR: train_toy
-  dm::ncsn::EpsFn eps_fn = [&](const Tensor& x, const Tensor& sigma) { return forward(x, sigma, {}); };
+  // s_θ(x, σ) = −ε_θ(x, σ)/σ: the net predicts ε from x/√(1+σ²) and a log-σ label (NetSpec::ncsn).
+  dm::nn::NetModel learned(net, spec, ve);
   auto result = trainer.run([&](int64_t) {
-    auto x0 = mixture.sample(512).to(torch::kFloat32);
-    return dm::ncsn::loss(eps_fn, sigmas, x0);  // a random level per row: ‖ε_θ(x + σ_i ε, σ_i) − ε‖²
+    auto x0 = mixture.sample(512, rng()).to(torch::kFloat32);
+    return dm::ncsn::loss(learned, sigmas, x0, rng());  // a random level per row: ‖ε_θ(x + σ_i ε, σ_i) − ε‖²
   }, ch.out("toy_mlp.pt"), false, {}, "train s_θ(x, σ)");
   // ANCHOR_END: train_toy
   fs::remove(ch.out("toy_mlp.pt"));
   {
     dm::nn::UseEmaWeights ema(trainer.ema(), *net);
     net->eval();
-    dm::nn::NetModel learned(forward, dm::Prediction::eps);
     annealed(learned, "annealed, learned score");
   }
 
@@ -202,7 +193,7 @@ void toy_2d(const dm::Chapter& ch, const Sizes& sz, dm::Metrics& metrics) {
     Run r{dt == alpha_l ? "single σ = σ_L, step α_L" : "single σ = σ_L, step 0.25", {}, {}};
     auto p_sl = target_pl;
     r.x = dm::langevin::ula(p_sl, sigmas.max() * torch::randn({n, 2}, torch::kFloat64), dt,
-                            sigmas.levels() * ao.steps_per_level, 1.0,
+                            sigmas.levels() * ao.steps_per_level, rng(), 1.0,
                             [&](int64_t k, const Tensor& x) {
                               if (k % ao.steps_per_level == 0) r.weight_by_level.push_back(left_fraction(x));
                             },
@@ -213,7 +204,7 @@ void toy_2d(const dm::Chapter& ch, const Sizes& sz, dm::Metrics& metrics) {
   const std::vector<std::string> keys = {"annealed_exact", "annealed_learned", "single_sigma", "single_sigma_big_step"};
   for (size_t i = 0; i < runs.size(); ++i) {
     const double w = left_fraction(runs[i].x);
-    const double ed = dm::metrics::energy_distance(runs[i].x, target_pl.sample(n));
+    const double ed = dm::metrics::energy_distance(runs[i].x, target_pl.sample(n, rng()));
     std::printf("  %-32s weight left %.4f (exact 0.8, floor ±%.4f), error %.4f; energy distance %.4f (floor %.4f)\n",
                 runs[i].name.c_str(), w, floor, std::abs(w - target), ed, ed_floor.mean);
     m[keys[i]] = {{"left_weight", w}, {"weight_error", std::abs(w - target)}, {"energy_distance", ed},
@@ -227,7 +218,7 @@ void toy_2d(const dm::Chapter& ch, const Sizes& sz, dm::Metrics& metrics) {
     fig.ax(i).title(title).equal_aspect().xrange(-5.5, 5.5).yrange(-5.5, 5.5)
         .points(col(x, 0), col(x, 1), "", {dm::plot::color(i), 1, 0.3, 0.6});
   };
-  scatter(0, "exact samples (0.8 left, 0.2 right)", mixture.sample(n));
+  scatter(0, "exact samples (0.8 left, 0.2 right)", mixture.sample(n, rng()));
   scatter(1, "annealed Langevin, exact score", runs[0].x);
   scatter(2, "annealed Langevin, learned s_θ(x, σ)", runs[1].x);
   scatter(3, "single-σ Langevin (σ_L), same steps", runs[2].x);
@@ -239,7 +230,7 @@ void toy_2d(const dm::Chapter& ch, const Sizes& sz, dm::Metrics& metrics) {
   for (double T : Ts) {
     auto o = ao;
     o.steps_per_level = int64_t(T);
-    auto x = dm::ncsn::annealed_langevin(exact_pm, sigmas.max() * torch::randn({n, 2}, torch::kFloat64), sigmas, o);
+    auto x = dm::ncsn::annealed_langevin(exact_pm, sigmas.max() * torch::randn({n, 2}, torch::kFloat64), sigmas, rng(), o);
     sweep_error.push_back(std::abs(left_fraction(x) - target));
     std::printf("  exact score, T = %3d: weight error %.4f\n", int(T), sweep_error.back());
   }
@@ -263,15 +254,22 @@ void toy_2d(const dm::Chapter& ch, const Sizes& sz, dm::Metrics& metrics) {
 // ---------------------------------------------------------------------------
 // 2. The noising chain: a discretised VE SDE
 // ---------------------------------------------------------------------------
-void ve_chain_check(const dm::Chapter& ch, const Sizes& sz, dm::Metrics& metrics) {
+void ve_chain_check(const dm::Chapter& ch, const Sizes& sz, dm::MetricsFile& metrics) {
   std::cout << "\n[2/6] NCSN's noising as a Markov chain (a forward look at chapter 05)\n";
   const auto mixture = two_modes();
   const int64_t n = sz.toy_chains;
   auto sigmas = dm::ncsn::geometric(6.0, 0.1, 10).values;
   std::reverse(sigmas.begin(), sigmas.end());  // ascending: σ_L, …, σ_1
-  const auto x0 = mixture.sample(n);
+  const auto x0 = mixture.sample(n, rng());
   // ANCHOR: ve_chain_use
-  const auto chain = dm::ncsn::ve_chain(x0, sigmas);  // x_k = x_{k−1} + √(σ_k² − σ_{k−1}²) z_k
+  // The forward kernel of VE between neighbouring levels: x_k = x_{k−1} + √(σ_k² − σ_{k−1}²) z_k.
+  const dm::SigmaVE ve(sigmas.back());
+  std::vector<Tensor> chain = {x0};
+  double previous = 0.0;
+  for (double sigma : sigmas) {
+    chain.push_back(dm::forward_kernel(ve, chain.back(), previous, sigma, rng()));
+    previous = sigma;
+  }
   // ANCHOR_END: ve_chain_use
   Vec std_x, std_y, ed, ed_floor;
   auto& m = metrics["ve_chain"];
@@ -281,10 +279,10 @@ void ve_chain_check(const dm::Chapter& ch, const Sizes& sz, dm::Metrics& metrics
     std_x.push_back(diff.select(1, 0).std().item<double>());
     std_y.push_back(diff.select(1, 1).std().item<double>());
     // Against independent draws of x_0 + σ_k z (the closed-form marginal):
-    const auto direct = mixture.sample(n) + sigmas[k] * torch::randn({n, 2}, torch::kFloat64);
+    const auto direct = mixture.sample(n, rng()) + sigmas[k] * torch::randn({n, 2}, torch::kFloat64);
     ed.push_back(dm::metrics::energy_distance(chain[k + 1], direct));
     auto fl = dm::metrics::noise_floor(
-        [&](int64_t j) { return mixture.sample(j) + sigmas[k] * torch::randn({j, 2}, torch::kFloat64); }, n,
+        [&](int64_t j) { return mixture.sample(j, rng()) + sigmas[k] * torch::randn({j, 2}, torch::kFloat64); }, n,
         dm::metrics::energy_distance, 5);
     ed_floor.push_back(fl.mean + 3 * fl.std);
     std::printf("  %8.3f %12.4f %12.4f %14.5f %14.5f\n", sigmas[k], std_x.back(), std_y.back(), ed.back(),
@@ -311,7 +309,7 @@ void ve_chain_check(const dm::Chapter& ch, const Sizes& sz, dm::Metrics& metrics
 // 3. Images: how far apart are they, and what do the levels look like?
 // ---------------------------------------------------------------------------
 void image_levels(const dm::Chapter& ch, const Sizes& sz, const dm::data::Dataset& data,
-                  const dm::ncsn::Sigmas& sigmas, dm::Metrics& metrics) {
+                  const dm::ncsn::Sigmas& sigmas, dm::MetricsFile& metrics) {
   std::cout << "\n[3/6] Fashion-MNIST: distances between images and the noise levels\n";
   const int64_t n = std::min<int64_t>(sz.distance_images, data.images.size(0));
   // ANCHOR: pairwise
@@ -360,83 +358,61 @@ nlohmann::json image_model_json(const dm::nn::UNetConfig& config, const dm::ncsn
   j["sigma_min"] = sigmas.min();
   j["levels"] = sigmas.levels();
   j["input_scaling"] = "1/sqrt(1+sigma^2)";
+  j["net"] = dm::nn::NetSpec::ncsn(sigmas.max(), sigmas.min()).to_json();
   return j;
 }
 
-struct Trained {
-  dm::nn::UNet net{nullptr};
-  std::string source;
-  nlohmann::json manifest;
-};
-
-Trained get_unet(const dm::Chapter& ch, const Options& o, const Sizes& sz, const dm::data::Dataset& train_set,
-                 const dm::ncsn::Sigmas& sigmas, dm::Metrics& metrics) {
+// ANCHOR: get_unet
+dm::app::TrainedImageModel get_unet(const dm::Chapter& ch, const Options& o, const Sizes& sz,
+                                    const dm::data::Dataset& train_set, const dm::ncsn::Sigmas& sigmas,
+                                    dm::MetricsFile& metrics) {
   const auto& opt = ch.options();
-  const auto config = unet_config(opt.quick);
-  const auto model_json = image_model_json(config, sigmas);
-  Trained out{dm::nn::UNet(config), "", {}};
-  std::cout << "  " << dm::nn::describe(out.net) << "\n";
-  out.net->to(opt.device);
-
-  if (!o.train && !opt.quick && fs::exists(o.checkpoint)) {
-    std::cout << "\n[4/6] loading the shipped weights " << o.checkpoint.string() << " (--train retrains)\n";
-    out.manifest = dm::train::load_shipped(*out.net, model_json, o.checkpoint, ch, metrics);
-    out.source = "checkpoint " + o.checkpoint.filename().string();
-    return out;
-  }
-  std::cout << "\n[4/6] training the U-Net as s_θ(x, σ) (σ²-weighted denoising score matching)\n";
-  dm::train::TrainConfig tc;
-  tc.steps = o.steps > 0 ? o.steps : sz.image_train_steps;
-  tc.lr = opt.quick ? 1e-3 : 2e-4;
-  tc.warmup = opt.quick ? 20 : 500;
-  tc.ema_decay = opt.quick ? 0.95 : 0.999;
-  tc.log_every = opt.quick ? 10 : 100;
-  tc.checkpoint_every = opt.quick ? tc.steps : 250;
-  dm::train::Trainer trainer(out.net.ptr(), model_json, tc, opt.device);
-  dm::data::BatchSampler batches(train_set, sz.batch, opt.seed, opt.device, true);
-  int64_t epoch = -1;
-  Tensor order;
-  const int64_t grid_every = opt.quick ? 0 : 2000;
-  const auto forward = ncsn_forward(out.net, sigmas);
-  // ANCHOR: train_unet
-  dm::ncsn::EpsFn eps_fn = [&](const Tensor& x, const Tensor& sigma) { return forward(x, sigma, {}); };
-  auto result = trainer.run([&](int64_t step) {
-    const int64_t e = (step - 1) / batches.batches_per_epoch(), b = (step - 1) % batches.batches_per_epoch();
-    if (e != epoch) order = batches.order(epoch = e);
-    const auto x0 = batches.batch(order, b).images;
-    return dm::ncsn::loss(eps_fn, sigmas, x0);  // ‖ε_θ(x + σ_i ε, σ_i) − ε‖², i ~ Uniform{1…L}
-  }, ch.out("unet_checkpoint.pt"), o.resume, [&](int64_t step, double) {
-    // A look during training: 16 samples from the EMA weights. Early on they lag
-    // behind the raw weights: after k steps the EMA still holds e^{−k/1000} of
-    // the initial net, whose zero last layer predicts ε̂ = 0 — a score too weak
-    // to pull the chains in, so they end noisy.
-    if (grid_every > 0 && step % grid_every == 0) {
-      dm::nn::UseEmaWeights ema(trainer.ema(), *out.net);
-      out.net->eval();
-      dm::nn::NetModel model(forward, dm::Prediction::eps);
-      dm::ncsn::AnnealedOptions ao;
-      ao.steps_per_level = sz.steps_per_level;
-      ao.step_lr = dm::ncsn::step_lr_for(sigmas, ao.steps_per_level);
-      ao.denoise = true;
-      auto g = at::make_generator<at::CPUGeneratorImpl>(1234);
-      auto x0 = sigmas.max() * torch::randn({16, 1, 32, 32}, g).to(opt.device);
-      auto x = dm::ncsn::annealed_langevin(model, x0, sigmas, ao);
-      dm::image::save_grid(enlarge(x.clamp(-1, 1), 2), ch.out("train_samples_step" + std::to_string(step) + ".png"), 8);
-      out.net->train();
-    }
-  }, "train U-Net");
-  // ANCHOR_END: train_unet
-  out.manifest = dm::train::finish_training(trainer, *out.net, model_json, result, sz.batch, ch, metrics, "ncsn_fashion.pt");
-  out.source = "trained here";
-  return out;
+  dm::app::ImageModel m;
+  m.config = unet_config(opt.quick);
+  m.description = image_model_json(m.config, sigmas);
+  // ε_θ(x̃, σ) from x̃/√(1+σ²) (variance ≈ 1 at every level: a VE sample rescaled
+  // to a VP one, EDM's c_in) and the label log σ spread over 0…999.
+  m.spec = dm::nn::NetSpec::ncsn(sigmas.max(), sigmas.min());
+  m.process = std::make_shared<dm::SigmaVE>(dm::ncsn::process(sigmas));
+  m.checkpoint = o.checkpoint;
+  m.export_name = "ncsn_fashion.pt";
+  m.training_title = "training the U-Net as s_θ(x, σ) (σ²-weighted denoising score matching)";
+  dm::app::ImageTraining t;
+  t.train = o.train;
+  t.resume = o.resume;
+  t.steps = o.steps;
+  t.default_steps = sz.image_train_steps;
+  t.batch = sz.batch;
+  t.checkpoint_every = 250;
+  t.grid_every = opt.quick ? 0 : 2000;
+  auto gen = dm::default_generator(opt.device);
+  t.loss = [sigmas, gen](dm::Model& model, const Tensor& x0) mutable {
+    return dm::ncsn::loss(model, sigmas, x0, gen);  // ‖ε_θ(x + σ_i ε, σ_i) − ε‖², i ~ Uniform{1…L}
+  };
+  // A look during training: 16 samples from the EMA weights. Early on they lag
+  // behind the raw weights: after k steps the EMA still holds e^{−k/1000} of
+  // the initial net, whose zero last layer predicts ε̂ = 0 — a score too weak
+  // to pull the chains in, so they end noisy.
+  t.preview = [&](dm::Model& model) {
+    dm::ncsn::AnnealedOptions ao;
+    ao.steps_per_level = sz.steps_per_level;
+    ao.step_lr = dm::ncsn::step_lr_for(sigmas, ao.steps_per_level);
+    ao.denoise = true;
+    auto g = dm::make_generator(1234);
+    auto x0 = sigmas.max() * torch::randn({16, 1, 32, 32}, g).to(opt.device);
+    return dm::ncsn::annealed_langevin(model, x0, sigmas, g, ao);
+  };
+  std::cout << "\n[4/6] the U-Net as s_θ(x, σ): " << (o.train || opt.quick ? "training" : "shipped weights") << "\n";
+  return dm::app::load_or_train(ch, m, t, train_set, metrics);
 }
+// ANCHOR_END: get_unet
 
 // ---------------------------------------------------------------------------
 // 5. Annealed Langevin on images and 6. quality
 // ---------------------------------------------------------------------------
-void sample_and_measure(const dm::Chapter& ch, const Options& o, const Sizes& sz, Trained& unet,
+void sample_and_measure(const dm::Chapter& ch, const Options& o, const Sizes& sz, dm::app::TrainedImageModel& unet,
                         const dm::data::Dataset& train_set, const dm::data::Dataset& test_set,
-                        const dm::ncsn::Sigmas& train_sigmas, dm::Metrics& metrics) {
+                        const dm::ncsn::Sigmas& train_sigmas, dm::MetricsFile& metrics) {
   const auto& opt = ch.options();
   // The sampler's levels: the training range, with as many levels as asked for.
   const int levels = int(o.sample_levels > 0 ? o.sample_levels : sz.sample_levels);
@@ -450,27 +426,31 @@ void sample_and_measure(const dm::Chapter& ch, const Options& o, const Sizes& sz
   std::printf("\n[5/6] annealed Langevin: %d levels × T = %lld steps, ε = %.3g (γ = %.3f: each level ends at "
               "variance %.3f σ_i² for one data point)\n",
               levels, (long long)ao.steps_per_level, ao.step_lr, gamma, ratio);
-  dm::nn::NetModel model(ncsn_forward(unet.net, train_sigmas), dm::Prediction::eps);
+  dm::Model& model = *unet.model;  // trained on train_sigmas; any σ in their range works
+  const dm::SigmaVE ve = dm::ncsn::process(train_sigmas);
   // ANCHOR: sample_images
   // Snapshots of 8 chains at the end of 9 levels spread over the schedule.
   std::vector<int> shown;
   for (int j = 0; j < 9; ++j) shown.push_back(int(double(j) * double(levels - 1) / 8.0));
   std::vector<Tensor> strip;
-  auto options = ao;
-  options.progress_label = "annealed Langevin";
-  options.on_step = [&](int level, int64_t k, const Tensor& x) {
-    if (k == options.steps_per_level && std::find(shown.begin(), shown.end(), level) != shown.end())
-      strip.push_back(x.slice(0, 0, 8).to(torch::kCPU));
+  dm::RunOptions ro;
+  ro.progress_label = "annealed Langevin";
+  ro.callback = [&](const dm::StepEvent& e) {  // after level e.index
+    if (std::find(shown.begin(), shown.end(), int(e.index)) != shown.end())
+      strip.push_back(e.result.x.slice(0, 0, 8).to(torch::kCPU));
   };
+  auto langevin_only = ao;
+  langevin_only.denoise = false;  // the last level's state goes into the strip, then Tweedie below
   const int64_t n = std::max<int64_t>(sz.fid_samples, 64);
-  std::vector<Tensor> parts;
-  for (int64_t done = 0; done < n; done += 128) {  // batches of ≤ 128
-    const int64_t b = std::min<int64_t>(128, n - done);
+  auto gen = dm::default_generator(opt.device);
+  const auto samples = dm::app::sample_in_batches(n, 128, [&](int64_t b, int64_t first) {
+    if (first > 0) ro.callback = nullptr;  // the strip comes from the first batch
     auto x0 = sigmas.max() * torch::randn({b, 1, 32, 32}, torch::TensorOptions().device(opt.device));
-    parts.push_back(dm::ncsn::annealed_langevin(model, x0, sigmas, options).to(torch::kCPU));
-    options.on_step = nullptr;  // the strip comes from the first batch
-  }
-  const auto samples = torch::cat(parts).clamp(-1, 1);
+    auto x = dm::ncsn::annealed_langevin(model, x0, sigmas, gen, langevin_only, ro);
+    // The final denoising step: Tweedie's E[x_0 | x̃] = x̃ + σ_L² ∇log p_{σ_L}(x̃), the model's x̂_0.
+    c10::InferenceMode inference;
+    return dm::predict_as(dm::Prediction::x0, model, ve, x, sigmas.min());
+  }).clamp(-1, 1);
   // ANCHOR_END: sample_images
   dm::image::save_grid(enlarge(samples.slice(0, 0, 64), 2), ch.out("samples.png"), 8);
   metrics.figure("samples.png");
@@ -485,7 +465,7 @@ void sample_and_measure(const dm::Chapter& ch, const Options& o, const Sizes& sz
 
   std::cout << "\n[6/6] quality: Fréchet distance in a Fashion-MNIST classifier's feature space\n";
   const auto report = dm::quality::report_samples(samples, train_set.images, test_set.images, opt.device);
-  dm::quality::plot_class_fractions(report, ch.out("class_histogram"));
+  dm::app::plot_class_fractions(report, ch.out("class_histogram"));
   metrics.figure("class_histogram.svg");
   metrics["sampler"] = {{"levels", levels}, {"steps_per_level", ao.steps_per_level}, {"step_lr", ao.step_lr},
                         {"gamma", gamma}, {"variance_ratio_single_point", ratio}, {"denoise", ao.denoise},
@@ -518,18 +498,13 @@ int main(int argc, char** argv) {
     dm::plot::require_gnuplot();
     Sizes sz = sizes_for(opt.quick);
     if (o.samples > 0) sz.fid_samples = o.samples;
-    dm::Metrics metrics(chapter);
+    dm::MetricsFile metrics(chapter);
 
     // Fail fast: the dataset and a shipped checkpoint are checked before any work.
     const auto train_set = dm::data::load_fashion_mnist(dm::data::Split::train, opt.data, opt.quick ? 2000 : -1);
     const auto test_set = dm::data::load_fashion_mnist(dm::data::Split::test, opt.data, opt.quick ? 1000 : -1);
     const auto sigmas = dm::ncsn::geometric(kImageSigmaMax, kImageSigmaMin, kImageLevels);
-    if (!opt.quick && !o.train) {
-      if (!fs::exists(o.checkpoint))
-        throw dm::Error("no checkpoint to sample from at " + o.checkpoint.string(),
-                        "pass --train to train the U-Net here (hours on a CPU, minutes on a GPU), or --quick");
-      dm::train::check_compatible(o.checkpoint, image_model_json(unet_config(false), sigmas));
-    }
+    dm::app::require_checkpoint(o.checkpoint, image_model_json(unet_config(false), sigmas), opt.quick, o.train);
     dm::quality::load_classifier(dm::train::checkpoints_dir() / "fashion_classifier.pt", torch::kCPU);
 
     toy_2d(chapter, sz, metrics);

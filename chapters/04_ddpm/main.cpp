@@ -24,24 +24,34 @@
 #include <cstdio>
 #include <iostream>
 
-#include "dm/cli.hpp"
-#include "dm/data.hpp"
-#include "dm/ddpm.hpp"
-#include "dm/image.hpp"
-#include "dm/io.hpp"
-#include "dm/metrics.hpp"
-#include "dm/nn.hpp"
-#include "dm/plot.hpp"
-#include "dm/quality.hpp"
-#include "dm/schedule.hpp"
-#include "dm/toy.hpp"
-#include "dm/train.hpp"
+#include "dm/app/cli.hpp"
+#include "dm/app/image_chapter.hpp"
+#include "dm/base/rng.hpp"
+#include "dm/data/fashion.hpp"
+#include "dm/methods/ddpm.hpp"
+#include "dm/app/image.hpp"
+#include "dm/app/metrics_file.hpp"
+#include "dm/data/metrics.hpp"
+#include "dm/nn/net_model.hpp"
+#include "dm/nn/networks.hpp"
+#include "dm/app/plot.hpp"
+#include "dm/data/quality.hpp"
+#include "dm/diffusion/schedule.hpp"
+#include "dm/data/toy.hpp"
+#include "dm/nn/train.hpp"
 
 namespace fs = std::filesystem;
 using dm::plot::Vec;
 using torch::Tensor;
 
 namespace {
+
+// The chapter's random numbers: torch's default CPU generator, seeded by
+// --seed, handed explicitly to every library function that draws.
+at::Generator& rng() {
+  static at::Generator gen = dm::default_generator();
+  return gen;
+}
 
 struct Options {
   bool train = false, resume = false, clip = false;
@@ -69,19 +79,16 @@ dm::ddpm::SampleOptions sample_options(const Options& o, const std::string& labe
   dm::ddpm::SampleOptions s;
   s.variance = o.variance == "fixedsmall" ? dm::ddpm::Variance::fixedsmall : dm::ddpm::Variance::fixedlarge;
   s.clip_x0 = o.clip;
-  s.progress_label = label;
+  s.run.progress_label = label;
   return s;
 }
 
-// 32×32 images are tiny on screen: figures show them 3× larger (nearest neighbour).
-Tensor enlarge(const Tensor& images, int64_t factor = 3) {
-  return images.repeat_interleave(factor, -2).repeat_interleave(factor, -1);
-}
+using dm::app::enlarge;
 
 // ---------------------------------------------------------------------------
 // 1. The schedules
 // ---------------------------------------------------------------------------
-void plot_schedules(const dm::Chapter& ch, dm::Metrics& metrics) {
+void plot_schedules(const dm::Chapter& ch, dm::MetricsFile& metrics) {
   std::cout << "\n[1/6] noise schedules (T = 1000)\n";
   const auto lin = dm::schedule::linear(1000), cos = dm::schedule::cosine(1000);
   Vec t(1000);
@@ -113,14 +120,14 @@ dm::toy::GaussianMixture toy_mixture() {
   return dm::toy::GaussianMixture(w, means, covs);
 }
 
-void toy_2d(const dm::Chapter& ch, const Options& o, const Sizes& sz, dm::Metrics& metrics) {
+void toy_2d(const dm::Chapter& ch, const Options& o, const Sizes& sz, dm::MetricsFile& metrics) {
   std::cout << "\n[2/6] 2D: DDPM with the exact ε of a mixture, then with a learned ε\n";
   // Tiny 2D batches: one thread is fastest (a second one only adds synchronisation).
   const int threads = torch::get_num_threads();
   torch::set_num_threads(1);
   auto mixture = toy_mixture();
   const int64_t n = sz.toy_samples;
-  auto floor = dm::metrics::noise_floor([&](int64_t m) { return mixture.sample(m); }, n, dm::metrics::energy_distance);
+  auto floor = dm::metrics::noise_floor([&](int64_t m) { return mixture.sample(m, rng()); }, n, dm::metrics::energy_distance);
   auto& m = metrics["toy_2d"];
   m["samples"] = n;
   m["energy_distance_noise_floor"] = {{"mean", floor.mean}, {"std", floor.std}, {"repeats", floor.repeats}};
@@ -131,10 +138,10 @@ void toy_2d(const dm::Chapter& ch, const Options& o, const Sizes& sz, dm::Metric
   std::map<std::string, Tensor> shown;
   for (int64_t T : {int64_t(1000), int64_t(100)}) {
     const auto sched = make_schedule(o.schedule, T);
-    dm::toy::PerturbedMixture exact(mixture, sched.mean_std_fn(), dm::Prediction::eps);
-    auto x = dm::ddpm::sample(exact, sched, {n, 2}, {}, sample_options(o, "exact ε, T=" + std::to_string(T)));
+    dm::toy::PerturbedMixture exact(mixture, sched, dm::Prediction::eps);
+    auto x = dm::ddpm::sample(exact, sched, {n, 2}, rng(), sample_options(o, "exact ε, T=" + std::to_string(T)));
     // ANCHOR_END: exact_eps
-    const double ed = dm::metrics::energy_distance(x, mixture.sample(n));
+    const double ed = dm::metrics::energy_distance(x, mixture.sample(n, rng()));
     std::printf("  exact ε, T = %4lld: energy distance %.5f (floor %.5f ± %.5f)\n", (long long)T, ed, floor.mean, floor.std);
     m["exact_eps_T" + std::to_string(T)] = ed;
     shown["exact, T = " + std::to_string(T)] = x;
@@ -156,17 +163,17 @@ void toy_2d(const dm::Chapter& ch, const Options& o, const Sizes& sz, dm::Metric
   tc.checkpoint_every = tc.steps;
   dm::train::Trainer trainer(net.ptr(), dm::nn::to_json(mc), tc, torch::kCPU);
   // ANCHOR: train_toy
-  auto eps_fn = [&](const Tensor& xt, const Tensor& t, const Tensor&) { return net->forward(xt, t); };
+  // The MLP behind the seam: it predicts ε and sees DDPM's 0-based index t − 1 as its label.
+  dm::nn::NetModel learned(net, dm::nn::NetSpec::ddpm(), sched);
   auto result = trainer.run([&](int64_t) {
-    auto x0 = mixture.sample(512).to(torch::kFloat32);
-    return dm::ddpm::loss_eps(eps_fn, sched, x0);  // Algorithm 1: ‖ε − ε_θ(√ᾱ_t x0 + √(1−ᾱ_t) ε, t)‖²
+    auto x0 = mixture.sample(512, rng()).to(torch::kFloat32);
+    return dm::ddpm::loss_eps(learned, sched, x0, rng());  // Algorithm 1: ‖ε − ε_θ(√ᾱ_t x0 + √(1−ᾱ_t) ε, t)‖²
   }, ch.out("toy_mlp.pt"), false, {}, "train MLP");
   // ANCHOR_END: train_toy
   dm::nn::UseEmaWeights ema(trainer.ema(), *net);
   net->eval();
-  dm::nn::NetModel learned(net, dm::Prediction::eps);
-  auto x_learned = dm::ddpm::sample(learned, sched, {n, 2}, {}, sample_options(o, "learned ε"), torch::kFloat32);
-  const double ed_learned = dm::metrics::energy_distance(x_learned.to(torch::kFloat64), mixture.sample(n));
+  auto x_learned = dm::ddpm::sample(learned, sched, {n, 2}, rng(), sample_options(o, "learned ε"), torch::kFloat32);
+  const double ed_learned = dm::metrics::energy_distance(x_learned.to(torch::kFloat64), mixture.sample(n, rng()));
   std::printf("  learned ε (%lld steps): energy distance %.5f (floor %.5f)\n", (long long)tc.steps, ed_learned, floor.mean);
   m["learned_eps"] = ed_learned;
   m["train_steps"] = tc.steps;
@@ -180,7 +187,7 @@ void toy_2d(const dm::Chapter& ch, const Options& o, const Sizes& sz, dm::Metric
     fig.ax(i).title(title).equal_aspect().xrange(-3.2, 3.2).yrange(-3.2, 3.2)
         .points(dm::plot::to_vec(xd.select(1, 0)), dm::plot::to_vec(xd.select(1, 1)), "", {dm::plot::color(i), 1, 0.3, 0.6});
   };
-  scatter(0, "exact samples", mixture.sample(n));
+  scatter(0, "exact samples", mixture.sample(n, rng()));
   scatter(1, "DDPM, exact ε, T = 1000", shown["exact, T = 1000"]);
   scatter(2, "DDPM, exact ε, T = 100", shown["exact, T = 100"]);
   scatter(3, "DDPM, learned ε (MLP)", x_learned);
@@ -193,7 +200,7 @@ void toy_2d(const dm::Chapter& ch, const Options& o, const Sizes& sz, dm::Metric
 // 3. One image through the forward process
 // ---------------------------------------------------------------------------
 void forward_strip(const dm::Chapter& ch, const dm::data::Dataset& data, const dm::schedule::Schedule& sched,
-                   dm::Metrics& metrics) {
+                   dm::MetricsFile& metrics) {
   std::cout << "\n[3/6] the forward process on one image\n";
   const auto x0 = data.images.slice(0, 0, 1).to(torch::kFloat64);
   std::vector<int64_t> steps;
@@ -201,8 +208,8 @@ void forward_strip(const dm::Chapter& ch, const dm::data::Dataset& data, const d
     steps.push_back(std::min<int64_t>(sched.T - 1, int64_t(f * double(sched.T - 1))));
   std::vector<Tensor> frames;
   auto eps = torch::randn_like(x0);
-  for (int64_t s : steps)  // x_t = √ᾱ_t x_0 + √(1−ᾱ_t) ε, one ε for the whole strip
-    frames.push_back(dm::ddpm::q_sample(sched, x0, torch::full({1}, s, torch::kLong), eps));
+  for (int64_t s : steps)  // x_t = √ᾱ_t x_0 + √(1−ᾱ_t) ε at step t = s + 1, one ε for the whole strip
+    frames.push_back(dm::marginal_sample(sched, x0, torch::full({1}, double(s + 1), torch::kFloat64), eps));
   dm::image::save_grid(enlarge(torch::cat(frames).clamp(-1, 1)), ch.out("forward_strip.png"), int(frames.size()));
   metrics.figure("forward_strip.png");
   metrics["forward_strip_steps"] = steps;
@@ -224,80 +231,55 @@ dm::nn::UNetConfig unet_config(bool quick) {
 // The description stored with the weights: the network and the schedule it was trained for.
 nlohmann::json image_model_json(const dm::nn::UNetConfig& config, const dm::schedule::Schedule& sched) {
   nlohmann::json j = dm::nn::to_json(config);
-  j["schedule"] = sched.name;
+  j["schedule"] = sched.label;
   j["T"] = sched.T;
+  j["net"] = dm::nn::NetSpec::ddpm().to_json();  // how the net sees t (its label t − 1)
   return j;
 }
 
-struct Trained {
-  dm::nn::UNet net{nullptr};
-  std::string source;  // "checkpoint <path>" or "trained here"
-  nlohmann::json manifest;
-};
-
-Trained get_unet(const dm::Chapter& ch, const Options& o, const Sizes& sz, const dm::data::Dataset& train_set,
-                 const dm::schedule::Schedule& sched, dm::Metrics& metrics) {
+// ANCHOR: get_unet
+dm::app::TrainedImageModel get_unet(const dm::Chapter& ch, const Options& o, const Sizes& sz,
+                                    const dm::data::Dataset& train_set, const dm::schedule::Schedule& sched,
+                                    dm::MetricsFile& metrics) {
   const auto& opt = ch.options();
-  const auto config = unet_config(opt.quick);
-  const auto model_json = image_model_json(config, sched);
-  Trained out{dm::nn::UNet(config), "", {}};
-  std::cout << "  " << dm::nn::describe(out.net) << "\n";
-  out.net->to(opt.device);
-
-  const bool use_shipped = !o.train && !opt.quick && fs::exists(o.checkpoint);
-  if (use_shipped) {
-    std::cout << "\n[4/6] loading the shipped weights " << o.checkpoint.string() << " (--train retrains)\n";
-    out.manifest = dm::train::load_shipped(*out.net, model_json, o.checkpoint, ch, metrics);
-    out.source = "checkpoint " + o.checkpoint.filename().string();
-    return out;
-  }
-  std::cout << "\n[4/6] training the U-Net (ε-prediction, Algorithm 1)\n";
-  dm::train::TrainConfig tc;
-  tc.steps = o.steps > 0 ? o.steps : sz.image_train_steps;
-  tc.lr = opt.quick ? 1e-3 : 2e-4;
-  tc.warmup = opt.quick ? 20 : 500;
-  tc.ema_decay = opt.quick ? 0.95 : 0.999;
-  tc.log_every = opt.quick ? 10 : 100;
-  tc.checkpoint_every = opt.quick ? tc.steps : 1000;
-  dm::train::Trainer trainer(out.net.ptr(), model_json, tc, opt.device);
-  // Batch b of epoch e is a function of (seed, e, b) only, so a resumed run sees the same data.
-  dm::data::BatchSampler batches(train_set, sz.batch, opt.seed, opt.device, true);
-  int64_t epoch = -1;
-  Tensor order;
-  const int64_t grid_every = opt.quick ? 0 : std::max<int64_t>(tc.steps / 5, 1);
-  const auto grid_noise = torch::randn({16, 1, 32, 32}, torch::TensorOptions().device(opt.device));
-  // ANCHOR: train_unet
-  auto eps_fn = [&](const Tensor& xt, const Tensor& t, const Tensor&) { return out.net->forward(xt, t); };
-  auto result = trainer.run([&](int64_t step) {
-    const int64_t e = (step - 1) / batches.batches_per_epoch(), b = (step - 1) % batches.batches_per_epoch();
-    if (e != epoch) order = batches.order(epoch = e);  // reshuffled every epoch
-    const auto x0 = batches.batch(order, b).images;
-    return dm::ddpm::loss_eps(eps_fn, sched, x0);
-  }, ch.out("unet_checkpoint.pt"), o.resume, [&](int64_t step, double) {
-    if (grid_every > 0 && step % grid_every == 0) {  // samples during training, from the EMA weights
-      dm::nn::UseEmaWeights ema(trainer.ema(), *out.net);
-      out.net->eval();
-      dm::nn::NetModel model(out.net, dm::Prediction::eps);
-      auto x = dm::ddpm::sample_from(model, sched, grid_noise, {}, sample_options(o, ""));
-      dm::image::save_grid(enlarge(x.clamp(-1, 1), 2), ch.out("train_samples_step" + std::to_string(step) + ".png"), 8);
-      out.net->train();
-    }
-  }, "train U-Net");
-  // ANCHOR_END: train_unet
-  out.manifest = dm::train::finish_training(trainer, *out.net, model_json, result, sz.batch, ch, metrics, "ddpm_fashion.pt");
-  out.source = "trained here";
-  return out;
+  dm::app::ImageModel m;
+  m.config = unet_config(opt.quick);
+  m.description = image_model_json(m.config, sched);
+  m.spec = dm::nn::NetSpec::ddpm();  // ε-prediction, label t − 1 (the DDPM code's index)
+  m.process = std::make_shared<dm::schedule::Schedule>(sched);
+  m.checkpoint = o.checkpoint;
+  m.export_name = "ddpm_fashion.pt";
+  m.training_title = "training the U-Net (ε-prediction, Algorithm 1)";
+  dm::app::ImageTraining t;
+  t.train = o.train;
+  t.resume = o.resume;
+  t.steps = o.steps;
+  t.default_steps = sz.image_train_steps;
+  t.batch = sz.batch;
+  t.checkpoint_every = 1000;
+  t.grid_every = opt.quick ? 0 : std::max<int64_t>((o.steps > 0 ? o.steps : sz.image_train_steps) / 5, 1);
+  auto gen = dm::default_generator(opt.device);
+  t.loss = [sched, gen](dm::Model& model, const Tensor& x0) mutable {
+    return dm::ddpm::loss_eps(model, sched, x0, gen);  // ‖ε − ε_θ(√ᾱ_t x0 + √(1−ᾱ_t) ε, t)‖²
+  };
+  t.preview = [&](dm::Model& model) {  // the same 16 chains at every look: their own generator
+    auto g = dm::make_generator(1234, opt.device);
+    return dm::ddpm::sample(model, sched, {16, 1, 32, 32}, g, sample_options(o, ""), torch::TensorOptions().device(opt.device));
+  };
+  std::cout << "\n[4/6] the U-Net: " << (o.train || opt.quick ? "training" : "shipped weights") << "\n";
+  return dm::app::load_or_train(ch, m, t, train_set, metrics);
 }
+// ANCHOR_END: get_unet
 
 // ---------------------------------------------------------------------------
 // 5. Sampling and 6. quality
 // ---------------------------------------------------------------------------
-void sample_and_measure(const dm::Chapter& ch, const Options& o, const Sizes& sz, Trained& unet,
+void sample_and_measure(const dm::Chapter& ch, const Options& o, const Sizes& sz, dm::app::TrainedImageModel& unet,
                         const dm::data::Dataset& train_set, const dm::data::Dataset& test_set,
-                        const dm::schedule::Schedule& sched, dm::Metrics& metrics) {
+                        const dm::schedule::Schedule& sched, dm::MetricsFile& metrics) {
   const auto& opt = ch.options();
   std::cout << "\n[5/6] ancestral sampling (Algorithm 2), " << sched.T << " steps\n";
-  dm::nn::NetModel model(unet.net, dm::Prediction::eps);
+  dm::Model& model = *unet.model;
   const auto dev = torch::TensorOptions().device(opt.device);
   // The denoising strip: x_t and the network's x̂₀ at a few steps, for 8 samples.
   std::vector<int64_t> shown_steps;
@@ -305,20 +287,20 @@ void sample_and_measure(const dm::Chapter& ch, const Options& o, const Sizes& sz
   std::vector<Tensor> strip_x, strip_x0;
   // ANCHOR: sample_images
   auto options = sample_options(o, "sampling");
-  options.callback = [&](int64_t t, const Tensor& x, const Tensor& x0_pred) {
-    if (std::find(shown_steps.begin(), shown_steps.end(), t) != shown_steps.end()) {
-      strip_x.push_back(x.slice(0, 0, 8).to(torch::kCPU));
-      strip_x0.push_back(x0_pred.slice(0, 0, 8).to(torch::kCPU));
+  options.run.callback = [&](const dm::StepEvent& e) {  // after the step from t to t − 1 (index t − 1)
+    const auto index = int64_t(e.t) - 1;
+    if (std::find(shown_steps.begin(), shown_steps.end(), index) != shown_steps.end()) {
+      strip_x.push_back(e.result.x.slice(0, 0, 8).to(torch::kCPU));
+      strip_x0.push_back(e.result.x0.slice(0, 0, 8).to(torch::kCPU));
     }
   };
   const int64_t n = std::max<int64_t>(sz.fid_samples, 64);
-  std::vector<Tensor> parts;
-  for (int64_t done = 0; done < n; done += 128) {  // batches of ≤ 128: larger ones are slower per image on CPU
-    const int64_t b = std::min<int64_t>(128, n - done);
-    parts.push_back(dm::ddpm::sample(model, sched, {b, 1, 32, 32}, {}, options, dev).to(torch::kCPU));
-    options.callback = nullptr;  // the strip comes from the first batch
-  }
-  const auto samples = torch::cat(parts).clamp(-1, 1);
+  auto gen = dm::default_generator(opt.device);
+  // Batches of ≤ 128 (larger ones are slower per image on a CPU); the strip comes from the first.
+  const auto samples = dm::app::sample_in_batches(n, 128, [&](int64_t b, int64_t first) {
+    if (first > 0) options.run.callback = nullptr;
+    return dm::ddpm::sample(model, sched, {b, 1, 32, 32}, gen, options, dev);
+  }).clamp(-1, 1);
   // ANCHOR_END: sample_images
   dm::image::save_grid(enlarge(samples.slice(0, 0, 64), 2), ch.out("samples.png"), 8);
   metrics.figure("samples.png");
@@ -333,7 +315,7 @@ void sample_and_measure(const dm::Chapter& ch, const Options& o, const Sizes& sz
 
   std::cout << "\n[6/6] quality: Fréchet distance in a Fashion-MNIST classifier's feature space\n";
   const auto report = dm::quality::report_samples(samples, train_set.images, test_set.images, opt.device);
-  dm::quality::plot_class_fractions(report, ch.out("class_histogram"));
+  dm::app::plot_class_fractions(report, ch.out("class_histogram"));
   metrics.figure("class_histogram.svg");
   metrics["quality"] = report.to_json();
   metrics["quality"]["steps"] = sched.T;
@@ -361,18 +343,13 @@ int main(int argc, char** argv) {
     dm::plot::require_gnuplot();
     Sizes sz = sizes_for(opt.quick);
     if (o.samples > 0) sz.fid_samples = o.samples;
-    dm::Metrics metrics(chapter);
+    dm::MetricsFile metrics(chapter);
 
     // Fail fast: the dataset and a shipped checkpoint are checked before any work.
     const auto train_set = dm::data::load_fashion_mnist(dm::data::Split::train, opt.data, opt.quick ? 2000 : -1);
     const auto test_set = dm::data::load_fashion_mnist(dm::data::Split::test, opt.data, opt.quick ? 1000 : -1);
     const auto sched = make_schedule(o.schedule, sz.T);
-    if (!opt.quick && !o.train) {
-      if (!fs::exists(o.checkpoint))
-        throw dm::Error("no checkpoint to sample from at " + o.checkpoint.string(),
-                        "pass --train to train the U-Net here (hours on a CPU, minutes on a GPU), or --quick");
-      dm::train::check_compatible(o.checkpoint, image_model_json(unet_config(false), sched));
-    }
+    dm::app::require_checkpoint(o.checkpoint, image_model_json(unet_config(false), sched), opt.quick, o.train);
     dm::quality::load_classifier(dm::train::checkpoints_dir() / "fashion_classifier.pt", torch::kCPU);
 
     plot_schedules(chapter, metrics);

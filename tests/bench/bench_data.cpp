@@ -14,7 +14,7 @@
 
 #include <filesystem>
 
-#include "dm/data.hpp"
+#include "dm/data/fashion.hpp"
 
 namespace {
 

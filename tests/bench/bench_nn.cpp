@@ -17,7 +17,7 @@
 
 #include <cstdlib>
 
-#include "dm/nn.hpp"
+#include "dm/nn/networks.hpp"
 
 namespace {
 

@@ -10,10 +10,10 @@
 #include <benchmark/benchmark.h>
 #include <torch/torch.h>
 
-#include "dm/core.hpp"
-#include "dm/langevin.hpp"
-#include "dm/metrics.hpp"
-#include "dm/toy.hpp"
+#include "dm/base/core.hpp"
+#include "dm/methods/langevin.hpp"
+#include "dm/data/metrics.hpp"
+#include "dm/data/toy.hpp"
 
 namespace {
 

@@ -3,7 +3,7 @@
 
 #include <vector>
 
-#include "dm/core.hpp"
+#include "dm/base/core.hpp"
 
 namespace dm_test {
 

@@ -14,10 +14,11 @@
 #include <cmath>
 #include <vector>
 
-#include "dm/core.hpp"
-#include "dm/langevin.hpp"
-#include "dm/model.hpp"
-#include "dm/toy.hpp"
+#include "dm/base/core.hpp"
+#include "dm/base/rng.hpp"
+#include "dm/data/toy.hpp"
+#include "dm/diffusion/model.hpp"
+#include "dm/methods/langevin.hpp"
 #include "exercises.hpp"
 #include "test_tensors.hpp"
 
@@ -32,6 +33,12 @@ double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {
   return (a - b).abs().max().item<double>();
 }
 
+// Draws of this file come from their own generators, not torch's global one.
+torch::Tensor normal(std::vector<int64_t> shape, uint64_t seed) {
+  auto gen = dm::make_generator(seed);
+  return dm::randn(shape, gen, dm::f64());
+}
+
 // Three anisotropic components in 2D: a score that is far from linear.
 GaussianMixture mixture_2d() {
   return GaussianMixture(tensor({0.5, 0.3, 0.2}, {3}), tensor({-2, 0, 1, 1.5, 2, -1}, {3, 2}),
@@ -44,19 +51,19 @@ GaussianMixture mixture_2d() {
 // ---------------------------------------------------------------------------
 // Exercise 1.1 — ula_step: x + (Δt/2) s + √Δt z.
 
-// dm::langevin::ula_step draws its own noise, z = randn_like(x), after computing
-// the score (which uses no random numbers). Re-seeding torch's generator and
-// drawing z the same way gives the exact z the library used.
+// dm::langevin::ula_step draws its noise from the generator it is given,
+// z = randn_like(x, gen), after computing the score (which uses no random
+// numbers). A second generator with the same seed, drawing z the same way,
+// gives the exact z the library used.
 // Catches: a missing ½ in the drift, Δt instead of √Δt on the noise.
 TEST(Exercise01_1, MatchesTheLibraryStep) {
   auto gm = mixture_2d();
-  torch::manual_seed(1);
-  const auto x = 2.0 * torch::randn({64, 2}, dm::f64());
+  const auto x = 2.0 * normal({64, 2}, 1);
   for (double dt : {0.05, 0.5}) {
-    torch::manual_seed(123);
-    const auto want = lv::ula_step(gm, x, dt);
-    torch::manual_seed(123);
-    const auto z = torch::randn_like(x);
+    auto library_gen = dm::make_generator(123);
+    const auto want = lv::ula_step(gm, x, dt, library_gen);
+    auto gen = dm::make_generator(123);
+    const auto z = dm::randn_like(x, gen);
     const auto got = ex01::ula_step(x, gm.score(x), dt, z);
     ASSERT_EQ(got.sizes(), x.sizes());
     EXPECT_LT(max_abs_diff(got, want), 1e-10) << "dt " << dt;
@@ -88,9 +95,9 @@ TEST(Exercise01_2, MatchesTheLibrary) {
   auto gm = mixture_2d();
   auto gm_log_prob = [&](const torch::Tensor& v) { return gm.log_prob(v); };
   auto gm_score = [&](const torch::Tensor& v) { return gm.score(v); };
-  torch::manual_seed(2);
-  const auto x = 2.0 * torch::randn({64, 2}, dm::f64());
-  for (const auto& x_new : {lv::ula_step(gm, x, dt), 2.0 * torch::randn({64, 2}, dm::f64())}) {
+  auto gen = dm::make_generator(2);
+  const auto x = 2.0 * dm::randn({64, 2}, gen, dm::f64());
+  for (const auto& x_new : {lv::ula_step(gm, x, dt, gen), 2.0 * dm::randn({64, 2}, gen, dm::f64())}) {
     const auto want = lv::mala_log_accept(gm_log_prob, gm, x, x_new, dt);
     const auto got = ex01::mala_log_accept(gm_log_prob, gm_score, x, x_new, dt);
     ASSERT_EQ(got.sizes(), (std::vector<int64_t>{64}));
@@ -102,7 +109,7 @@ TEST(Exercise01_2, MatchesTheLibrary) {
   auto dw_score = [&](const torch::Tensor& v) { return well.score(v); };
   dm::ScoreFunction dw_model(dw_score);
   const auto y = torch::linspace(-2.0, 2.0, 33, dm::f64()).reshape({-1, 1});
-  const auto y_new = lv::ula_step(dw_model, y, dt);
+  const auto y_new = lv::ula_step(dw_model, y, dt, gen);
   const auto want = lv::mala_log_accept(dw_log_prob, dw_model, y, y_new, dt);
   const auto got = ex01::mala_log_accept(dw_log_prob, dw_score, y, y_new, dt);
   ASSERT_EQ(got.sizes(), (std::vector<int64_t>{33}));
@@ -136,9 +143,8 @@ TEST(Exercise01_2, ZeroForNoMoveAndAntisymmetric) {
   auto gm = mixture_2d();
   auto log_prob = [&](const torch::Tensor& v) { return gm.log_prob(v); };
   auto score = [&](const torch::Tensor& v) { return gm.score(v); };
-  torch::manual_seed(3);
-  const auto x = 2.0 * torch::randn({32, 2}, dm::f64());
-  const auto x_new = 2.0 * torch::randn({32, 2}, dm::f64());
+  const auto x = 2.0 * normal({32, 2}, 3);
+  const auto x_new = 2.0 * normal({32, 2}, 4);
   const auto stay = ex01::mala_log_accept(log_prob, score, x, x, dt);
   ASSERT_EQ(stay.sizes(), (std::vector<int64_t>{32}));
   EXPECT_LT(stay.abs().max().item<double>(), 1e-12);

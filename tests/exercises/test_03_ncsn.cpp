@@ -10,10 +10,15 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <memory>
 #include <vector>
 
-#include "dm/ncsn.hpp"
-#include "dm/toy.hpp"
+#include "dm/base/rng.hpp"
+#include "dm/data/toy.hpp"
+#include "dm/diffusion/param.hpp"
+#include "dm/diffusion/process.hpp"
+#include "dm/methods/ncsn.hpp"
+#include "dm/nn/net_model.hpp"
 #include "exercises.hpp"
 #include "test_tensors.hpp"
 
@@ -24,7 +29,7 @@ using torch::Tensor;
 
 double value(const Tensor& t) { return t.item<double>(); }
 double max_abs_diff(const Tensor& a, const Tensor& b) { return (a - b).abs().max().item<double>(); }
-at::Generator generator(uint64_t seed) { return at::detail::createCPUGenerator(seed); }
+at::Generator generator(uint64_t seed) { return dm::make_generator(seed); }
 
 // ε_θ(x̃, σ) = x̃ ⊙ w + σ c: depends on both inputs, differentiable in w.
 struct Net {
@@ -33,13 +38,21 @@ struct Net {
   Tensor operator()(const Tensor& x, const Tensor& sigma) const { return x * w + sigma.view({-1, 1}) * c; }
 };
 
+// The library's loss takes a model: the same net behind the seam, as an ε-model
+// whose time is σ itself (identity label, no input scaling) on NCSN's process.
 TEST(Exercise03_1, MatchesTheLibrary) {
   Net net;
   auto g = generator(1);
-  const auto x = torch::randn({6, 2}, g, torch::kFloat64), eps = torch::randn({6, 2}, g, torch::kFloat64);
+  const auto x = dm::randn({6, 2}, g, torch::kFloat64), eps = dm::randn({6, 2}, g, torch::kFloat64);
   const auto sigma = tensor({0.01, 0.1, 0.5, 1.0, 3.0, 50.0}, {6});  // a different level on every row
   const auto got = ex03::ncsn_loss([&](const Tensor& a, const Tensor& s) { return net(a, s); }, x, sigma, eps);
-  const auto want = dm::ncsn::loss_at([&](const Tensor& a, const Tensor& s) { return net(a, s); }, x, sigma, eps);
+  const auto sigmas = dm::ncsn::geometric(50.0, 0.01, 6);
+  dm::nn::NetSpec spec;  // ε, label = t = σ, input as it is
+  dm::nn::NetModel model(
+      dm::nn::NetModel::FromFunction{},
+      [&](const Tensor& a, const Tensor& label, const dm::Condition&) { return net(a, label); }, spec,
+      std::make_shared<dm::SigmaVE>(dm::ncsn::process(sigmas)));
+  const auto want = dm::ncsn::loss_at(model, sigmas, x, sigma, eps);
   EXPECT_NEAR(value(got), value(want), 1e-12);
 }
 
@@ -72,20 +85,23 @@ TEST(Exercise03_2, MatchesTheLibraryWithTheSameNoise) {
   // the exact score of a mixture blurred by σ, the same random numbers.
   auto mixture = dm::toy::GaussianMixture::isotropic(tensor({0.8, 0.2}, {2}), tensor({-3.0, 0.0, 3.0, 0.0}, {2, 2}),
                                                      tensor({0.5, 0.5}, {2}));
-  dm::toy::PerturbedMixture model(mixture, [](double s) { return std::make_pair(1.0, s); }, dm::Prediction::score);
   const double sigma = 0.7, alpha = 0.05;
+  const dm::SigmaVE ve(sigma);  // x + σ z: NCSN's process, time = σ
+  dm::toy::PerturbedMixture model(mixture, ve, dm::Prediction::score);
   const int64_t T = 7;
-  auto x0 = torch::randn({5, 2}, generator(2), torch::kFloat64);
+  auto g2 = generator(2);
+  auto x0 = dm::randn({5, 2}, g2, torch::kFloat64);
   dm::ncsn::AnnealedOptions o;
   o.steps_per_level = T;
   o.step_lr = alpha;
-  o.generator = generator(3);
-  const auto want = dm::ncsn::annealed_langevin(model, x0, dm::ncsn::geometric(sigma, sigma, 1), o);
+  auto library_gen = generator(3);
+  const auto want = dm::ncsn::annealed_langevin(model, x0, dm::ncsn::geometric(sigma, sigma, 1), library_gen, o);
   auto g = generator(3);
   std::vector<Tensor> zs;
-  for (int64_t k = 0; k < T; ++k) zs.push_back(torch::randn({5, 2}, g, torch::kFloat64));
-  const auto got = ex03::annealed_level([&](const Tensor& x, double s) { return dm::ncsn::score_at(model, x, s); },
-                                        x0, sigma, alpha, torch::stack(zs));
+  for (int64_t k = 0; k < T; ++k) zs.push_back(dm::randn({5, 2}, g, torch::kFloat64));
+  const auto got = ex03::annealed_level(
+      [&](const Tensor& x, double s) { return dm::predict_as(dm::Prediction::score, model, ve, x, s); }, x0, sigma,
+      alpha, torch::stack(zs));
   EXPECT_LT(max_abs_diff(got, want), 1e-12);
 }
 
@@ -122,21 +138,31 @@ TEST(Exercise03_3, AgreesWithSimulatedChains) {
   const int T = 6;
   const int64_t n = 200000;
   auto g = generator(4);
-  auto x = gamma * sigma * torch::randn({n, 1}, g, torch::kFloat64);
-  auto z = torch::randn({T, n, 1}, g, torch::kFloat64);
+  auto x = gamma * sigma * dm::randn({n, 1}, g, torch::kFloat64);
+  auto z = dm::randn({T, n, 1}, g, torch::kFloat64);
   x = ex03::annealed_level([](const Tensor& v, double s) { return -v / (s * s); }, x, sigma, a * sigma * sigma, z);
   const double r = ex03::variance_ratio_after(a, gamma, T);
   const double se = r * std::sqrt(2.0 / double(n));  // std of a Gaussian sample variance, relative
   EXPECT_NEAR(x.var().item<double>() / (sigma * sigma), r, 4 * se);
 }
 
+// The library's chain: dm::forward_kernel on SigmaVE from σ_{k−1} to σ_k
+// (σ_0 = 0), which draws one z shaped like x per step.
 TEST(Exercise03_4, MatchesTheLibraryWithTheSameNoise) {
   const std::vector<double> levels = {0.1, 0.4, 1.5, 6.0};
-  const auto x0 = torch::randn({5, 3}, generator(5), torch::kFloat64);
-  const auto want = dm::ncsn::ve_chain(x0, levels, generator(6));  // [x0, x1, …, xK]
+  auto g5 = generator(5);
+  const auto x0 = dm::randn({5, 3}, g5, torch::kFloat64);
+  const dm::SigmaVE ve(levels.back());
+  auto library_gen = generator(6);
+  std::vector<Tensor> want = {x0};  // [x0, x1, …, xK]
+  double previous = 0.0;
+  for (double level : levels) {
+    want.push_back(dm::forward_kernel(ve, want.back(), previous, level, library_gen));
+    previous = level;
+  }
   auto g = generator(6);
   std::vector<Tensor> zs;
-  for (size_t k = 0; k < levels.size(); ++k) zs.push_back(torch::randn({5, 3}, g, torch::kFloat64));
+  for (size_t k = 0; k < levels.size(); ++k) zs.push_back(dm::randn({5, 3}, g, torch::kFloat64));
   const auto got = ex03::ve_chain(x0, levels, torch::stack(zs));
   ASSERT_EQ(got.size(), levels.size());
   for (size_t k = 0; k < levels.size(); ++k) EXPECT_LT(max_abs_diff(got[k], want[k + 1]), 1e-12) << "level " << k;

@@ -16,11 +16,14 @@
 #include <cmath>
 #include <vector>
 
-#include "dm/core.hpp"
-#include "dm/ddpm.hpp"
-#include "dm/model.hpp"
-#include "dm/schedule.hpp"
-#include "dm/toy.hpp"
+#include "dm/base/core.hpp"
+#include "dm/base/rng.hpp"
+#include "dm/data/toy.hpp"
+#include "dm/diffusion/model.hpp"
+#include "dm/diffusion/param.hpp"
+#include "dm/diffusion/process.hpp"
+#include "dm/diffusion/schedule.hpp"
+#include "dm/methods/ddpm.hpp"
 #include "exercises.hpp"
 #include "test_tensors.hpp"
 
@@ -36,8 +39,9 @@ double at(const torch::Tensor& v, int64_t i) { return v[i].item<double>(); }
 double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {
   return (a - b).abs().max().item<double>();
 }
-at::Generator generator(uint64_t seed) { return at::detail::createCPUGenerator(seed); }
-torch::Tensor steps(int64_t n, int64_t index) { return torch::full({n}, index, torch::kLong); }
+at::Generator generator(uint64_t seed) { return dm::make_generator(seed); }
+// DDPM's step t (1…T) for every row, as the model seam takes it.
+torch::Tensor step_times(int64_t n, int64_t t) { return torch::full({n}, double(t), dm::f64()); }
 
 // Three 2D components with unequal weights: its exact ε is far from linear in x.
 GaussianMixture mixture() {
@@ -58,8 +62,8 @@ GaussianMixture mixture() {
 TEST(Exercise04_1, MatchesTheScheduleTables) {
   for (const auto& s : {sc::linear(), sc::linear_rescaled(50), sc::cosine(100), sc::cosine()}) {
     const auto got = ex04::alpha_bar(s.betas);
-    ASSERT_EQ(got.sizes(), s.alpha_bar.sizes()) << s.name << " T = " << s.T;
-    EXPECT_LT(max_abs_diff(got, s.alpha_bar), 1e-12) << s.name << " T = " << s.T;
+    ASSERT_EQ(got.sizes(), s.alpha_bar.sizes()) << s.label << " T = " << s.T;
+    EXPECT_LT(max_abs_diff(got, s.alpha_bar), 1e-12) << s.label << " T = " << s.T;
   }
 }
 
@@ -74,21 +78,22 @@ TEST(Exercise04_1, HandComputedThreeSteps) {
 // ---------------------------------------------------------------------------
 // Exercise 4.2 — q_sample: √ᾱ_t x_0 + √(1 − ᾱ_t) ε, one ᾱ_t per row.
 
-// Against dm::ddpm::q_sample with the same ε, every row at its own step
-// (indices 0 … T−1, both ends included), on points [N, 2].
+// Against dm::marginal_sample on the schedule with the same ε, every row at
+// its own step (indices 0 … T−1, both ends included, i.e. steps t = index + 1),
+// on points [N, 2].
 // Catches: a missing square root, ᾱ and 1 − ᾱ swapped, one ᾱ for all rows.
 TEST(Exercise04_2, MatchesTheLibraryOnPoints) {
   const auto s = sc::linear();
-  torch::manual_seed(4);
+  auto gen = generator(4);
   const int64_t n = 64;
-  auto t = torch::randint(s.T, {n}, torch::kLong);
+  auto t = dm::randint(s.T, {n}, gen, torch::kLong);
   t[0] = 0;
   t[1] = s.T - 1;
-  const auto x0 = 2.0 * torch::randn({n, 2}, dm::f64());
-  const auto eps = torch::randn({n, 2}, dm::f64());
+  const auto x0 = 2.0 * dm::randn({n, 2}, gen, dm::f64());
+  const auto eps = dm::randn({n, 2}, gen, dm::f64());
   const auto got = ex04::q_sample(x0, s.alpha_bar.index_select(0, t), eps);
   ASSERT_EQ(got.sizes(), x0.sizes());
-  EXPECT_LT(max_abs_diff(got, dd::q_sample(s, x0, t, eps)), 1e-12);
+  EXPECT_LT(max_abs_diff(got, dm::marginal_sample(s, x0, t + 1, eps)), 1e-12);
 }
 
 // The same on images [N, 1, 4, 4] (cosine schedule): ᾱ_t must be reshaped to
@@ -98,13 +103,13 @@ TEST(Exercise04_2, MatchesTheLibraryOnPoints) {
 // that mixes rows.
 TEST(Exercise04_2, MatchesTheLibraryOnImages) {
   const auto s = sc::cosine(100);
-  torch::manual_seed(5);
+  auto gen = generator(5);
   const auto t = torch::tensor(std::vector<int64_t>{0, 3, 17, 50, 80, 99}, torch::kLong);
-  const auto x0 = torch::rand({6, 1, 4, 4}, dm::f64()) * 2.0 - 1.0;
-  const auto eps = torch::randn({6, 1, 4, 4}, dm::f64());
+  const auto x0 = dm::rand({6, 1, 4, 4}, gen, dm::f64()) * 2.0 - 1.0;
+  const auto eps = dm::randn({6, 1, 4, 4}, gen, dm::f64());
   const auto got = ex04::q_sample(x0, s.alpha_bar.index_select(0, t), eps);
   ASSERT_EQ(got.sizes(), x0.sizes());
-  EXPECT_LT(max_abs_diff(got, dd::q_sample(s, x0, t, eps)), 1e-12);
+  EXPECT_LT(max_abs_diff(got, dm::marginal_sample(s, x0, t + 1, eps)), 1e-12);
 }
 
 // ᾱ = 0.64: x_t = 0.8 x_0 + 0.6 ε; ᾱ = 1: x_t = x_0 (no noise yet); ᾱ = 0:
@@ -124,24 +129,26 @@ TEST(Exercise04_2, HandComputedRows) {
 // ---------------------------------------------------------------------------
 // Exercise 4.3 — posterior_mean_variance: q(x_{t−1} | x_t, x_0) = N(μ̃_t, β̃_t I).
 
-// Against dm::ddpm::posterior_mean_variance at the first step (t = 1, where
-// μ̃ = x_0 and β̃ = 0), early, middle and last steps, on points and images.
+// Against the schedule's posterior q(x_{t−1} | x_t, x_0) (Schedule::posterior(t,
+// t − 1): μ̃ = c_x0·x_0 + c_xt·x_t, variance β̃_t) at the first step (t = 1,
+// where μ̃ = x_0 and β̃ = 0), early, middle and last steps, on points and images.
 // Catches: ᾱ_t in place of ᾱ_{t−1}, √α_t or √ᾱ_{t−1} without the root, the
 // two coefficients swapped, β_t as the variance.
 TEST(Exercise04_3, MatchesTheLibrary) {
-  torch::manual_seed(6);
+  auto gen = generator(6);
   for (const auto& s : {sc::linear(), sc::cosine(100)}) {
     for (const std::vector<int64_t>& shape : {std::vector<int64_t>{8, 2}, std::vector<int64_t>{3, 1, 4, 4}}) {
-      const auto x0 = torch::randn(shape, dm::f64());
-      const auto xt = 1.5 * torch::randn(shape, dm::f64());
+      const auto x0 = dm::randn(shape, gen, dm::f64());
+      const auto xt = 1.5 * dm::randn(shape, gen, dm::f64());
       for (int64_t i : {int64_t{0}, int64_t{1}, int64_t{10}, s.T / 2, s.T - 1}) {
-        const auto want = dd::posterior_mean_variance(s, x0, xt, steps(shape[0], i));
+        const double t = double(i + 1);  // index i is step t = i + 1
+        const auto q = s.posterior(t, t - 1);
+        const auto want_mean = q.c_x0 * x0 + q.c_xt * xt;
         const auto got =
             ex04::posterior_mean_variance(x0, xt, at(s.betas, i), at(s.alpha_bar, i), at(s.alpha_bar_prev, i));
         ASSERT_EQ(got.mean.sizes(), xt.sizes());
-        EXPECT_LT(max_abs_diff(got.mean, want.mean), 1e-12) << s.name << " index " << i;
-        EXPECT_NEAR(got.variance, want.variance.max().item<double>(), 1e-14) << s.name << " index " << i;
-        EXPECT_NEAR(got.variance, want.variance.min().item<double>(), 1e-14) << s.name << " index " << i;
+        EXPECT_LT(max_abs_diff(got.mean, want_mean), 1e-12) << s.label << " index " << i;
+        EXPECT_NEAR(got.variance, q.variance, 1e-14) << s.label << " index " << i;
       }
     }
   }
@@ -185,27 +192,29 @@ TEST(Exercise04_3, IsGaussianConditioning) {
 // ---------------------------------------------------------------------------
 // Exercise 4.4 — ancestral_step: (x_t − β_t/√(1 − ᾱ_t) ε̂)/√α_t + σ_t z.
 
-// Against dm::ddpm::p_sample_step driven by the exact ε of a mixture on the
-// 50-step schedule, with both choices of σ_t (σ_t² = β_t or β̃_t). The library
-// forms its mean as the posterior mean at x̂_0 (not Algorithm 2's form) and
-// draws z = randn(x.sizes(), generator): the same generator seed gives the same z.
+// Against the library's ancestral step (dm::ddpm::ancestral from step t to
+// t − 1) driven by the exact ε of a mixture on the 50-step schedule, with both
+// choices of σ_t (σ_t² = β_t or β̃_t). The library forms its mean as the
+// posterior mean at x̂_0 (not Algorithm 2's form) and draws z = randn_like(x, gen):
+// the same generator seed gives the same z.
 // Catches: a wrong sign on ε̂, β_t/(1 − ᾱ_t) without the root, dividing by α_t
 // or √ᾱ_t instead of √α_t, σ_t² z instead of σ_t z.
 TEST(Exercise04_4, MatchesTheLibrarySampler) {
   const auto s = sc::linear_rescaled(50);
-  PerturbedMixture model(mixture(), s.mean_std_fn(), dm::Prediction::eps);
-  torch::manual_seed(7);
-  const auto x = 2.0 * torch::randn({64, 2}, dm::f64());
+  PerturbedMixture model(mixture(), s, dm::Prediction::eps);
+  auto x_gen = generator(7);
+  const auto x = 2.0 * dm::randn({64, 2}, x_gen, dm::f64());
   for (auto variance : {dd::Variance::fixedlarge, dd::Variance::fixedsmall}) {
-    for (int64_t i : {1, 5, 25, 49}) {
-      dd::SampleOptions opt;
+    for (int64_t i : {1, 5, 25, 49}) {  // index i is step t = i + 1
+      dd::AncestralOptions opt;
       opt.variance = variance;
-      opt.generator = generator(100 + i);
-      const auto want = dd::p_sample_step(model, s, x, i, {}, opt);
+      const auto step = dd::ancestral(s, opt);
+      auto library_gen = generator(100 + i);
+      const auto want = step(model, x, double(i + 1), double(i), {}, library_gen).x;
 
-      const auto eps = model.predict(x, torch::full({64}, double(i), dm::f64()));
+      const auto eps = model.predict(x, step_times(64, i + 1));
       auto g = generator(100 + i);
-      const auto z = torch::randn(x.sizes(), g, x.options());
+      const auto z = dm::randn_like(x, g);
       const double sigma = std::sqrt(variance == dd::Variance::fixedlarge ? at(s.betas, i)
                                                                            : at(s.posterior_variance, i));
       const auto got = ex04::ancestral_step(x, eps, at(s.betas, i), at(s.alpha_bar, i), sigma, z);
@@ -216,23 +225,24 @@ TEST(Exercise04_4, MatchesTheLibrarySampler) {
   }
 }
 
-// The last step (t = 1, index 0) adds no noise: with σ_1 = 0 the step is
-// p_sample_step's output there, which is x̂_0 = (x_1 − √(1 − ᾱ_1) ε̂)/√ᾱ_1
+// The last step (t = 1, index 0) adds no noise: with σ_1 = 0 the step is the
+// library's ancestral step from t = 1 to 0, which is x̂_0 = (x_1 − √(1 − ᾱ_1) ε̂)/√ᾱ_1
 // (ᾱ_1 = α_1 = 1 − β_1, so Algorithm 2's mean is exactly x̂_0). z is far from
 // zero, so noise added regardless of σ_t shows.
 // Catches: β_t/(1 − ᾱ_t) without the root (1 instead of √β_1 here), a wrong
 // sign, noise added as z or √β_t z whatever σ_t is.
 TEST(Exercise04_4, LastStepAddsNoNoise) {
   const auto s = sc::linear_rescaled(50);
-  PerturbedMixture model(mixture(), s.mean_std_fn(), dm::Prediction::eps);
-  torch::manual_seed(8);
-  const auto x = 0.5 * torch::randn({64, 2}, dm::f64());
+  PerturbedMixture model(mixture(), s, dm::Prediction::eps);
+  auto gen = generator(8);
+  const auto x = 0.5 * dm::randn({64, 2}, gen, dm::f64());
   const auto z = 3.0 * torch::ones({64, 2}, dm::f64());
-  const auto eps = model.predict(x, torch::zeros({64}, dm::f64()));
+  const auto eps = model.predict(x, step_times(64, 1));
   const auto got = ex04::ancestral_step(x, eps, at(s.betas, 0), at(s.alpha_bar, 0), 0.0, z);
   ASSERT_EQ(got.sizes(), x.sizes());
-  EXPECT_LT(max_abs_diff(got, dd::p_sample_step(model, s, x, 0)), 1e-10);
-  EXPECT_LT(max_abs_diff(got, dd::predict_x0_from_eps(s, x, steps(64, 0), eps)), 1e-10);
+  const auto last = dd::ancestral(s)(model, x, 1.0, 0.0, {}, gen);
+  EXPECT_LT(max_abs_diff(got, last.x), 1e-10);
+  EXPECT_LT(max_abs_diff(got, dm::convert(eps, dm::Prediction::eps, dm::Prediction::x0, x, s.at(1.0))), 1e-10);
 }
 
 // β_t = 0.19 (√α_t = 0.9), ᾱ_t = 0.64 (√(1 − ᾱ_t) = 0.6), σ_t = 0.5:

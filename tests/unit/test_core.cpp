@@ -7,10 +7,14 @@
 #include <filesystem>
 #include <fstream>
 
-#include "dm/core.hpp"
-#include "dm/io.hpp"
-#include "dm/model.hpp"
-#include "dm/progress.hpp"
+#include "dm/app/cli.hpp"
+#include "dm/base/core.hpp"
+#include "dm/base/io.hpp"
+#include "dm/base/progress.hpp"
+#include "dm/base/rng.hpp"
+#include "dm/diffusion/model.hpp"
+#include "dm/diffusion/param.hpp"
+#include "dm/diffusion/process.hpp"
 
 namespace fs = std::filesystem;
 
@@ -69,26 +73,33 @@ TEST(Io, WriteFileAtomicReplacesWholeFile) {
 }
 
 TEST(Model, ScoreEpsRoundTrip) {
-  auto eps = torch::randn({4, 3}, torch::kFloat64);
+  auto gen = dm::make_generator(0);
+  auto eps = dm::randn({4, 3}, gen, dm::f64());
+  auto x = dm::randn({4, 3}, gen, dm::f64());
   auto std = torch::tensor({0.1, 0.5, 1.0, 2.0}, torch::kFloat64);
-  auto score = dm::score_from_eps(eps, std);
+  auto s = dm::per_row(std, eps);
+  auto a = torch::ones_like(s);
+  auto score = dm::convert(eps, dm::Prediction::eps, dm::Prediction::score, x, a, s);
   // score = −ε/s row by row
   for (int i = 0; i < 4; ++i)
     EXPECT_TRUE(torch::allclose(score[i], -eps[i] / std[i].item<double>()));
-  EXPECT_TRUE(torch::allclose(dm::eps_from_score(score, std), eps));
+  EXPECT_TRUE(torch::allclose(dm::convert(score, dm::Prediction::score, dm::Prediction::eps, x, a, s), eps));
 }
 
-TEST(Model, ModelScoreConvertsEpsModels) {
+TEST(Model, PredictAsConvertsEpsModels) {
   struct ConstEps : dm::Model {
     dm::Prediction prediction() const override { return dm::Prediction::eps; }
-    torch::Tensor predict(const torch::Tensor& x, const torch::Tensor&, const torch::Tensor&) override {
+    torch::Tensor predict(const torch::Tensor& x, const torch::Tensor&, const dm::Condition&) override {
       return torch::ones_like(x);
     }
   } model;
   auto x = torch::zeros({2, 2}, torch::kFloat64);
   auto t = torch::tensor({1.0, 2.0}, torch::kFloat64);
-  EXPECT_THROW(dm::model_score(model, x, t), dm::Error);
-  auto s = dm::model_score(model, x, t, {}, [](const torch::Tensor& tt) { return 2.0 * tt; });
+  // An ε-model has no time-free score.
+  EXPECT_THROW(dm::timeless_score(model, x), dm::Error);
+  // With a process whose noise scale is s(t) = 2t: score = −ε/s.
+  dm::FunctionProcess process("s = 2t", 0.0, 2.0, [](double tt) { return dm::Coefficients{1.0, 2.0 * tt}; });
+  auto s = dm::predict_as(dm::Prediction::score, model, process, x, t);
   EXPECT_TRUE(torch::allclose(s, torch::tensor({{-0.5, -0.5}, {-0.25, -0.25}}, torch::kFloat64)));
 }
 

@@ -15,8 +15,8 @@
 #include <string>
 #include <vector>
 
-#include "dm/core.hpp"
-#include "dm/data.hpp"
+#include "dm/base/core.hpp"
+#include "dm/data/fashion.hpp"
 #include "test_dirs.hpp"
 
 namespace {

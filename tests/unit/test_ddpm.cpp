@@ -1,10 +1,11 @@
-// tests/unit/test_ddpm.cpp — dm/ddpm.hpp against exact answers.
+// tests/unit/test_ddpm.cpp — dm/methods/ddpm.hpp (and the schedule as a process) against exact answers.
 //
-//   * q_sample, q_step, predict_x0_from_eps are their formulas; iterating q_step
-//     k times has the moments of q(x_k | x_0) (5 standard errors);
+//   * marginal_sample, the forward kernel and the ε → x̂_0 conversion are their
+//     formulas; iterating the one-step kernel k times has the moments of
+//     q(x_k | x_0) (5 standard errors);
 //   * the posterior q(x_{t−1} | x_t, x_0) equals brute-force Gaussian
 //     conditioning of the joint of (x_{t−1}, x_t) given x_0 (to round-off);
-//   * one reverse step with the exact ε of a mixture: the x̂_0 + posterior-mean
+//   * one ancestral step with the exact ε of a mixture: the x̂_0 + posterior-mean
 //     form equals Algorithm 2's form (1e-10), the noise is σ_t z with σ_t² = β_t
 //     or β̃_t as chosen, none at the last step, x̂_0 clipping is a flag, and a
 //     score model gives the same step as an ε-model;
@@ -16,6 +17,8 @@
 //   * the ε-loss is Algorithm 1's formula; for the exact ε it equals the
 //     irreducible variance 1 − E‖ε*‖²/D, below any wrong model's; its gradient
 //     reaches the parameters of a torch::nn::Linear.
+// Time: the model seam and the schedule-as-process speak DDPM's step t = 1…T
+// (data at 0); table entry i belongs to step t = i + 1.
 // Exact comparisons: both sides are the same float64 expressions of O(1–300)
 // numbers (x̂_0 = x/√ᾱ_T amplifies by 1/0.0064 ≈ 157), so 1e-10 is round-off
 // with a wide margin. Statistical thresholds are derived next to each test.
@@ -28,12 +31,17 @@
 #include <utility>
 #include <vector>
 
-#include "dm/core.hpp"
-#include "dm/ddpm.hpp"
-#include "dm/metrics.hpp"
-#include "dm/model.hpp"
-#include "dm/schedule.hpp"
-#include "dm/toy.hpp"
+#include "dm/base/core.hpp"
+#include "dm/base/rng.hpp"
+#include "dm/data/metrics.hpp"
+#include "dm/data/toy.hpp"
+#include "dm/diffusion/model.hpp"
+#include "dm/diffusion/param.hpp"
+#include "dm/diffusion/process.hpp"
+#include "dm/diffusion/schedule.hpp"
+#include "dm/diffusion/step.hpp"
+#include "dm/methods/ddpm.hpp"
+#include "test_models.hpp"
 #include "test_tensors.hpp"
 
 namespace {
@@ -48,8 +56,9 @@ double at(const torch::Tensor& v, int64_t i) { return v[i].item<double>(); }
 double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {
   return (a - b).abs().max().item<double>();
 }
-at::Generator generator(uint64_t seed) { return at::detail::createCPUGenerator(seed); }
-torch::Tensor steps(int64_t n, int64_t index) { return torch::full({n}, index, torch::kLong); }
+at::Generator generator(uint64_t seed) { return dm::make_generator(seed); }
+// DDPM's step t (1…T) for every row, as the seam takes it (float64).
+torch::Tensor steps(int64_t n, int64_t t) { return torch::full({n}, double(t), dm::f64()); }
 
 // Three well-separated 2D components with unequal weights (0.5, 0.3, 0.2), one
 // class each: the sampler must get the weights right, not just the shapes.
@@ -68,48 +77,66 @@ GaussianMixture mixture() {
 // The exact ε-model of the mixture under the schedule: ε*(x, t) = −√(1−ᾱ_t) ∇log q_t(x).
 PerturbedMixture exact_eps(const GaussianMixture& gm, const sc::Schedule& s,
                            dm::Prediction prediction = dm::Prediction::eps) {
-  return PerturbedMixture(gm, s.mean_std_fn(), prediction);
+  return PerturbedMixture(gm, s, prediction);
+}
+
+// One ancestral step t → t − 1 (the old p_sample_step at index t − 1).
+dm::StepResult reverse_step(dm::Model& model, const sc::Schedule& s, const torch::Tensor& x, int64_t t,
+                            at::Generator& gen, dd::AncestralOptions options = {}) {
+  return dd::ancestral(s, options)(model, x, double(t), double(t - 1), {}, gen);
 }
 
 // ---------------------------------------------------------------------------
 // The forward process.
 
-TEST(Ddpm, QSampleAndQStepAreTheirFormulas) {
+TEST(Ddpm, MarginalAndKernelAreTheirFormulas) {
   const auto s = sc::linear();
-  torch::manual_seed(1);
-  const auto x0 = torch::randn({4, 3}, dm::f64()), eps = torch::randn({4, 3}, dm::f64());
-  const std::vector<int64_t> idx = {0, 7, 500, 999};
-  const auto t = torch::tensor(idx, torch::kLong);
-  const auto xt = dd::q_sample(s, x0, t, eps);
-  const auto xs = dd::q_step(s, x0, t, eps);
-  const auto x0_back = dd::predict_x0_from_eps(s, xt, t, eps);
+  auto gen = generator(1);
+  const auto x0 = dm::randn({4, 3}, gen, dm::f64()), eps = dm::randn({4, 3}, gen, dm::f64());
+  const std::vector<int64_t> idx = {0, 7, 500, 999};  // table entries: steps t = idx + 1
+  const auto t = torch::tensor(idx, dm::f64()) + 1.0;
+  const auto xt = dm::marginal_sample(s, x0, t, eps);
+  const auto x0_back = dm::convert(eps, dm::Prediction::eps, dm::Prediction::x0, xt, dm::per_row(s.a(t), xt),
+                                   dm::per_row(s.s(t), xt));
   for (int n = 0; n < 4; ++n) {
     const double ab = at(s.alpha_bar, idx[n]), b = at(s.betas, idx[n]);
+    const double step = double(idx[n] + 1);
     // x_t = √ᾱ_t x_0 + √(1−ᾱ_t) ε
     EXPECT_LT(max_abs_diff(xt[n], std::sqrt(ab) * x0[n] + std::sqrt(1 - ab) * eps[n]), 1e-14);
-    // x_t = √(1−β_t) x_{t−1} + √β_t z
-    EXPECT_LT(max_abs_diff(xs[n], std::sqrt(1 - b) * x0[n] + std::sqrt(b) * eps[n]), 1e-14);
+    // x_t = √(1−β_t) x_{t−1} + √β_t z: the kernel from t − 1 to t, with z from the generator.
+    auto g = generator(100 + n), g_ref = generator(100 + n);
+    const auto xs = dm::forward_kernel(s, x0[n], step - 1, step, g);
+    const auto z = dm::randn_like(x0[n], g_ref);
+    // Its coefficients come from the tables through a(t), s(t) (√ᾱ_t/√ᾱ_{t−1} and
+    // √((1−ᾱ_t) − (ᾱ_t/ᾱ_{t−1})(1−ᾱ_{t−1}))), equal to √(1−β_t), √β_t up to
+    // round-off ε/√β_1 ≈ 1e-14 (see test_seam.cpp).
+    EXPECT_LT(max_abs_diff(xs, std::sqrt(1 - b) * x0[n] + std::sqrt(b) * z), 1e-12);
   }
-  // x̂_0 inverts q_sample given the true ε (× 1/√ᾱ_T ≈ 157 at the last index).
+  // x̂_0 inverts the marginal given the true ε (× 1/√ᾱ_T ≈ 157 at the last step).
   EXPECT_LT(max_abs_diff(x0_back, x0), 1e-10);
 }
 
-// Iterating x_k = √(1−β_k) x_{k−1} + √β_k z from a fixed x_0 gives
-// q(x_k | x_0) = N(√ᾱ_k x_0, (1−ᾱ_k) I). n = 20000 chains (2D); per coordinate
+// Iterating x_k = √(1−β_k) x_{k−1} + √β_k z (forward_kernel from k − 1 to k)
+// from a fixed x_0 gives q(x_k | x_0) = N(√ᾱ_k x_0, (1−ᾱ_k) I) — the closed form
+// marginal_sample draws from. n = 20000 chains (2D); per coordinate
 // the sample mean is within 5 SE = 5√(v/n) of √ᾱ_k x_0 and the sample variance
 // within 5 SE of 1 − ᾱ_k, SE = sd((x − m)²)/√n (both SEs from the sample;
 // two-sided p ≈ 6e-7 per check). At k = 1 the variance is β_1 = 1e-4, so a
 // scale error in either term would show up at once.
-TEST(Ddpm, IteratedQStepHasTheClosedFormMarginal) {
+TEST(Ddpm, IteratedForwardKernelHasTheClosedFormMarginal) {
   const auto s = sc::linear();
-  torch::manual_seed(2);
+  auto gen = generator(2);
   const int64_t n = 20000;
   const auto x0 = tensor({1.5, -0.7}, {1, 2}).expand({n, 2});
   auto x = x0.clone();
   int64_t done = 0;
   for (int64_t k : {1, 10, 100, 1000}) {
-    for (; done < k; ++done) x = dd::q_step(s, x, steps(n, done), torch::randn({n, 2}, dm::f64()));
-    const double ab = at(s.alpha_bar, k - 1);  // k steps taken: index k − 1
+    for (; done < k; ++done) x = dm::forward_kernel(s, x, double(done), double(done + 1), gen);
+    const double ab = at(s.alpha_bar, k - 1);  // k steps taken: entry k − 1
+    const auto c = s.at(double(k));            // the closed form: a = √ᾱ_k, s = √(1−ᾱ_k)
+    EXPECT_EQ(c.a * c.a, c.a * c.a);
+    EXPECT_NEAR(c.a, std::sqrt(ab), 1e-15);
+    EXPECT_NEAR(c.s * c.s, 1 - ab, 1e-15);
     const auto m = x.mean(0);
     const auto sq = (x - m).pow(2);
     for (int d = 0; d < 2; ++d) {
@@ -129,7 +156,7 @@ TEST(Ddpm, IteratedQStepHasTheClosedFormMarginal) {
 // and for a jointly Gaussian pair
 //   E[x_{t−1} | x_t] = m + Cov/Var x_t · (x_t − E x_t),  Var[x_{t−1} | x_t] = v − Cov²/Var x_t.
 // This uses nothing of the closed form (no β̃, no coefficients) and is
-// evaluated in long double from the β's. Index 0 (t = 1): v = 0, the posterior
+// evaluated in long double from the β's. Step t = 1 (entry 0): v = 0, the posterior
 // is x_0 itself. Tolerance: the library's tables hold 1 − ᾱ_t in float64, a
 // difference of two O(1) numbers, so its relative round-off is ≈ ε/(1 − ᾱ_t)
 // — up to 3e-12 at the first steps of the cosine schedule (1 − ᾱ_1 = 4.1e-5);
@@ -137,7 +164,7 @@ TEST(Ddpm, IteratedQStepHasTheClosedFormMarginal) {
 // The log-variance: the same relative error of β̃ (≤ 3e-12), so 1e-10.
 TEST(Ddpm, PosteriorIsGaussianConditioning) {
   for (const auto& s : {sc::linear(), sc::cosine()}) {
-    SCOPED_TRACE(s.name);
+    SCOPED_TRACE(s.label);
     std::vector<long double> alpha_bar_prev(s.T);
     long double prod = 1.0L;
     for (int64_t i = 0; i < s.T; ++i) {
@@ -147,12 +174,9 @@ TEST(Ddpm, PosteriorIsGaussianConditioning) {
     const std::vector<int64_t> idx = {0, 1, 10, 500, 998, 999};
     for (double x0v : {-1.3, 0.4, 2.0}) {
       for (double xtv : {-0.5, 1.7}) {
-        const int64_t N = static_cast<int64_t>(idx.size());
-        const auto x0 = torch::full({N, 1}, x0v, dm::f64()), xt = torch::full({N, 1}, xtv, dm::f64());
-        const auto post = dd::posterior_mean_variance(s, x0, xt, torch::tensor(idx, torch::kLong));
-        ASSERT_EQ(post.mean.sizes(), (std::vector<int64_t>{N, 1}));
-        for (int64_t n = 0; n < N; ++n) {
-          const int64_t i = idx[n];
+        for (const int64_t i : idx) {
+          const auto post = s.posterior(double(i + 1), double(i));  // q(x_{t−1} | x_t, x_0), t = i + 1
+          const double mean = post.c_x0 * x0v + post.c_xt * xtv;
           const long double beta = at(s.betas, i), alpha = 1.0L - beta, ab_prev = alpha_bar_prev[i];
           const long double m = std::sqrt(ab_prev) * x0v, v = 1.0L - ab_prev;
           const long double mean_t = std::sqrt(alpha) * m, var_t = alpha * v + beta,
@@ -160,10 +184,10 @@ TEST(Ddpm, PosteriorIsGaussianConditioning) {
           const auto want_mean = static_cast<double>(m + cov / var_t * (xtv - mean_t));
           const auto want_var = static_cast<double>(v - cov * cov / var_t);
           const double tol = 1e-13 + 1e-15 / static_cast<double>(var_t);  // var_t = 1 − ᾱ_t
-          EXPECT_NEAR(post.mean[n][0].item<double>(), want_mean, tol) << "index " << i;
-          EXPECT_NEAR(post.variance[n][0].item<double>(), want_var, tol) << "index " << i;
+          EXPECT_NEAR(mean, want_mean, tol) << "index " << i;
+          EXPECT_NEAR(post.variance, want_var, tol) << "index " << i;
           const double want_log = i == 0 ? std::log(at(s.posterior_variance, 1)) : std::log(want_var);
-          EXPECT_NEAR(post.log_variance[n][0].item<double>(), want_log, 1e-10) << "index " << i;
+          EXPECT_NEAR(post.log_variance, want_log, 1e-10) << "index " << i;
         }
       }
     }
@@ -173,10 +197,10 @@ TEST(Ddpm, PosteriorIsGaussianConditioning) {
 // ---------------------------------------------------------------------------
 // One reverse step with the exact ε of the mixture.
 
-// Algorithm 2, line 4, written out: (x_t − β_t/√(1−ᾱ_t) ε) / √α_t.
-torch::Tensor algorithm2_mean(const sc::Schedule& s, const torch::Tensor& x, int64_t i,
+// Algorithm 2, line 4, written out at step t: (x_t − β_t/√(1−ᾱ_t) ε) / √α_t.
+torch::Tensor algorithm2_mean(const sc::Schedule& s, const torch::Tensor& x, int64_t t,
                               const torch::Tensor& eps) {
-  const double b = at(s.betas, i), ab = at(s.alpha_bar, i);
+  const double b = at(s.betas, t - 1), ab = at(s.alpha_bar, t - 1);
   return (x - b / std::sqrt(1 - ab) * eps) / std::sqrt(1 - b);
 }
 
@@ -188,67 +212,72 @@ TEST(Ddpm, ReverseMeanFormsAgreeWithoutClipping) {
   const auto s = sc::linear();
   const auto gm = mixture();
   auto model = exact_eps(gm, s);
-  torch::manual_seed(3);
+  auto gen = generator(3);
   const int64_t n = 64;
-  for (int64_t i : {999, 500, 10, 1, 0}) {
-    const auto x = dd::q_sample(s, gm.sample(n), steps(n, i), torch::randn({n, 2}, dm::f64()));
-    const auto step = dd::p_mean_variance(model, s, x, steps(n, i), {}, dd::Variance::fixedlarge, false);
-    const auto eps = model.predict(x, torch::full({n}, double(i), dm::f64()));
-    EXPECT_LT(max_abs_diff(step.eps, eps), 1e-15) << "index " << i;
-    EXPECT_LT(max_abs_diff(step.mean, algorithm2_mean(s, x, i, eps)), 1e-10) << "index " << i;
-    EXPECT_LT(max_abs_diff(step.mean, dd::mean_from_eps(s, x, steps(n, i), eps)), 1e-10) << "index " << i;
+  for (int64_t t : {1000, 501, 11, 2, 1}) {
+    const auto x = dm::marginal_sample(s, gm.sample(n, gen), steps(n, t), dm::randn({n, 2}, gen, dm::f64()));
+    auto g = generator(0);
+    const auto step = reverse_step(model, s, x, t, g);
+    const auto eps = model.predict(x, steps(n, t));
+    EXPECT_EQ(step.nfe, 1);
+    // x̂_0 = (x_t − √(1−ᾱ_t) ε)/√ᾱ_t from the model's ε.
+    const double ab = at(s.alpha_bar, t - 1);
+    EXPECT_LT(max_abs_diff(step.x0, (x - std::sqrt(1 - ab) * eps) / std::sqrt(ab)), 1e-12) << "step " << t;
+    EXPECT_LT(max_abs_diff(step.mean, algorithm2_mean(s, x, t, eps)), 1e-10) << "step " << t;
     // Clipped: x̂_0 ∈ [−1, 1] and the mean is the posterior mean at the clipped x̂_0.
-    const auto clipped = dd::p_mean_variance(model, s, x, steps(n, i), {}, dd::Variance::fixedlarge, true);
-    EXPECT_LE(clipped.x0_pred.abs().max().item<double>(), 1.0);
-    const auto want = dd::posterior_mean_variance(s, step.x0_pred.clamp(-1, 1), x, steps(n, i)).mean;
-    EXPECT_LT(max_abs_diff(clipped.mean, want), 1e-12) << "index " << i;
+    const auto clipped = reverse_step(model, s, x, t, g, {dd::Variance::fixedlarge, true});
+    EXPECT_LE(clipped.x0.abs().max().item<double>(), 1.0);
+    const auto q = s.posterior(double(t), double(t - 1));
+    const auto want = q.c_x0 * step.x0.clamp(-1, 1) + q.c_xt * x;
+    EXPECT_LT(max_abs_diff(clipped.mean, want), 1e-12) << "step " << t;
     // The data reach |x_0| ≈ 3.5, so clipping visibly moves the mean where the
-    // x̂_0 coefficient β_t√ᾱ_{t−1}/(1−ᾱ_t) is not tiny (0.17 at index 10).
-    if (i == 10 || i == 1) {
-      EXPECT_GT(max_abs_diff(clipped.mean, step.mean), 0.1) << "index " << i;
+    // x̂_0 coefficient β_t√ᾱ_{t−1}/(1−ᾱ_t) is not tiny (0.17 at step 11).
+    if (t == 11 || t == 2) {
+      EXPECT_GT(max_abs_diff(clipped.mean, step.mean), 0.1) << "step " << t;
     }
   }
 }
 
 // x_{t−1} = μ + σ_t z with z = randn(x.sizes(), generator) and σ_t² = β_t
-// (fixedlarge) or β̃_t (fixedsmall); at index 0 no noise is added (and none is
+// (fixedlarge) or β̃_t (fixedsmall); at t = 1 no noise is added (and none is
 // drawn): the result is μ̃_1 = x̂_0, the same for both variances.
-TEST(Ddpm, PSampleStepAddsTheChosenNoise) {
+TEST(Ddpm, AncestralStepAddsTheChosenNoise) {
   const auto s = sc::linear();
   const auto gm = mixture();
   auto model = exact_eps(gm, s);
-  torch::manual_seed(4);
+  auto gen = generator(4);
   const int64_t n = 32;
   for (auto variance : {dd::Variance::fixedlarge, dd::Variance::fixedsmall}) {
-    for (int64_t i : {999, 500, 1, 0}) {
-      SCOPED_TRACE("index " + std::to_string(i));
-      const auto x = dd::q_sample(s, gm.sample(n), steps(n, i), torch::randn({n, 2}, dm::f64()));
-      dd::SampleOptions opt;
-      opt.variance = variance;
-      opt.generator = generator(77);
-      torch::Tensor x0_pred;
-      const auto got = dd::p_sample_step(model, s, x, i, {}, opt, &x0_pred);
-      const auto eps = model.predict(x, torch::full({n}, double(i), dm::f64()));
-      const auto mean = algorithm2_mean(s, x, i, eps);
-      EXPECT_LT(max_abs_diff(x0_pred, dd::predict_x0_from_eps(s, x, steps(n, i), eps)), 1e-12);
-      if (i == 0) {
-        EXPECT_LT(max_abs_diff(got, mean), 1e-10);
-        EXPECT_LT(max_abs_diff(got, x0_pred), 1e-12);
+    for (int64_t t : {1000, 501, 2, 1}) {
+      SCOPED_TRACE("step " + std::to_string(t));
+      const auto x = dm::marginal_sample(s, gm.sample(n, gen), steps(n, t), dm::randn({n, 2}, gen, dm::f64()));
+      auto g = generator(77);
+      const auto got = reverse_step(model, s, x, t, g, {variance, false});
+      const auto eps = model.predict(x, steps(n, t));
+      const auto mean = algorithm2_mean(s, x, t, eps);
+      const double ab = at(s.alpha_bar, t - 1);
+      EXPECT_LT(max_abs_diff(got.x0, (x - std::sqrt(1 - ab) * eps) / std::sqrt(ab)), 1e-12);
+      EXPECT_LT(max_abs_diff(got.mean, mean), 1e-10);
+      if (t == 1) {
+        EXPECT_LT(max_abs_diff(got.x, mean), 1e-10);
+        EXPECT_LT(max_abs_diff(got.x, got.x0), 1e-12);
         // Nothing was drawn: the generator is where a fresh one starts.
         auto fresh = generator(77);
-        EXPECT_TRUE(
-            torch::equal(torch::randn({3}, *opt.generator, dm::f64()), torch::randn({3}, fresh, dm::f64())));
+        EXPECT_TRUE(torch::equal(dm::randn({3}, g, dm::f64()), dm::randn({3}, fresh, dm::f64())));
         continue;
       }
-      auto g = generator(77);
-      const auto z = torch::randn(x.sizes(), g, x.options());
+      auto g_ref = generator(77);
+      const auto z = dm::randn(x.sizes(), g_ref, x.options());
       const double sigma2 =
-          variance == dd::Variance::fixedlarge ? at(s.betas, i) : at(s.posterior_variance, i);
-      EXPECT_LT(max_abs_diff(got, mean + std::sqrt(sigma2) * z), 1e-10);
+          variance == dd::Variance::fixedlarge ? at(s.betas, t - 1) : at(s.posterior_variance, t - 1);
+      EXPECT_LT(max_abs_diff(got.x, mean + std::sqrt(sigma2) * z), 1e-10);
     }
   }
-  EXPECT_THROW(dd::p_sample_step(model, s, torch::zeros({2, 2}, dm::f64()), 1000), dm::Error);
-  EXPECT_THROW(dd::p_sample_step(model, s, torch::zeros({2, 2}, dm::f64()), -1), dm::Error);
+  auto g = generator(0);
+  const auto x = torch::zeros({2, 2}, dm::f64());
+  EXPECT_THROW(reverse_step(model, s, x, 1001, g), dm::Error);  // beyond T
+  EXPECT_THROW(reverse_step(model, s, x, 0, g), dm::Error);     // below the data end
+  EXPECT_THROW(dd::ancestral(s)(model, x, 5.0, 6.0, {}, g), dm::Error);  // not a reverse step
 }
 
 // A score model is converted with ε = −√(1−ᾱ_t)·score, so the exact score of
@@ -258,16 +287,12 @@ TEST(Ddpm, ScoreModelStepsLikeTheEpsModel) {
   const auto gm = mixture();
   auto eps_model = exact_eps(gm, s);
   auto score_model = exact_eps(gm, s, dm::Prediction::score);
-  torch::manual_seed(5);
-  const auto x = torch::randn({16, 2}, dm::f64());
-  for (int64_t i : {199, 50, 3}) {
-    dd::SampleOptions a, b;
-    a.generator = generator(9);
-    b.generator = generator(9);
-    EXPECT_LT(max_abs_diff(dd::p_sample_step(eps_model, s, x, i, {}, a),
-                           dd::p_sample_step(score_model, s, x, i, {}, b)),
-              1e-10)
-        << "index " << i;
+  auto gen = generator(5);
+  const auto x = dm::randn({16, 2}, gen, dm::f64());
+  for (int64_t t : {200, 51, 4}) {
+    auto a = generator(9), b = generator(9);
+    EXPECT_LT(max_abs_diff(reverse_step(eps_model, s, x, t, a).x, reverse_step(score_model, s, x, t, b).x), 1e-10)
+        << "step " << t;
   }
 }
 
@@ -275,46 +300,43 @@ TEST(Ddpm, ScoreModelStepsLikeTheEpsModel) {
 // The ancestral chain.
 
 // sample_from is Algorithm 2 written out: x_{t−1} = (x_t − β_t/√(1−ᾱ_t) ε)/√α_t
-// + √β_t z for t = T … 2, no z at t = 1; callbacks at every index T−1 … 0.
+// + √β_t z for t = T … 2, no z at t = 1; callbacks at every step T → T−1, …, 1 → 0.
 TEST(Ddpm, SampleIsAlgorithmTwo) {
   const auto s = sc::linear(8, 0.01, 0.3);
   const auto gm = mixture();
   auto model = exact_eps(gm, s);
-  torch::manual_seed(6);
-  const auto x_T = torch::randn({10, 2}, dm::f64());
-  std::vector<int64_t> seen;
+  auto gen = generator(6);
+  const auto x_T = dm::randn({10, 2}, gen, dm::f64());
+  std::vector<double> seen, seen_next;
   torch::Tensor last_x0;
   dd::SampleOptions opt;
-  opt.generator = generator(11);
-  opt.callback = [&](int64_t i, const torch::Tensor&, const torch::Tensor& x0_pred) {
-    seen.push_back(i);
-    last_x0 = x0_pred;
+  opt.run.callback = [&](const dm::StepEvent& e) {
+    seen.push_back(e.t);
+    seen_next.push_back(e.t_next);
+    last_x0 = e.result.x0;
   };
-  const auto got = dd::sample_from(model, s, x_T, {}, opt);
-  EXPECT_EQ(seen, (std::vector<int64_t>{7, 6, 5, 4, 3, 2, 1, 0}));
+  auto g11 = generator(11);
+  const auto got = dd::sample_from(model, s, x_T, g11, opt);
+  EXPECT_EQ(seen, (std::vector<double>{8, 7, 6, 5, 4, 3, 2, 1}));
+  EXPECT_EQ(seen_next, (std::vector<double>{7, 6, 5, 4, 3, 2, 1, 0}));
   EXPECT_LT(max_abs_diff(got, last_x0), 1e-12);  // the last step returns x̂_0
   EXPECT_FALSE(got.requires_grad());
 
   auto g = generator(11);
   auto x = x_T;
-  for (int64_t i = s.T - 1; i >= 0; --i) {
-    const auto eps = model.predict(x, torch::full({10}, double(i), dm::f64()));
-    x = algorithm2_mean(s, x, i, eps);
-    if (i > 0) x = x + std::sqrt(at(s.betas, i)) * torch::randn({10, 2}, g, dm::f64());
+  for (int64_t t = s.T; t >= 1; --t) {
+    const auto eps = model.predict(x, steps(10, t));
+    x = algorithm2_mean(s, x, t, eps);
+    if (t > 1) x = x + std::sqrt(at(s.betas, t - 1)) * dm::randn({10, 2}, g, dm::f64());
   }
   EXPECT_LT(max_abs_diff(got, x), 1e-10);
 
   // sample(shape) starts from randn(shape, generator): the same chain; float32 works.
-  dd::SampleOptions from_noise;
-  from_noise.generator = generator(12);
-  auto g2 = generator(12);
-  const auto start = torch::randn({10, 2}, g2, dm::f64());
-  dd::SampleOptions continued;
-  continued.generator = g2;
-  EXPECT_LT(max_abs_diff(dd::sample(model, s, {10, 2}, {}, from_noise),
-                         dd::sample_from(model, s, start, {}, continued)),
-            1e-12);
-  const auto x32 = dd::sample(model, s, {4, 2}, {}, {}, torch::kFloat32);
+  auto g1 = generator(12), g2 = generator(12);
+  const auto start = dm::randn({10, 2}, g2, dm::f64());
+  EXPECT_LT(max_abs_diff(dd::sample(model, s, {10, 2}, g1), dd::sample_from(model, s, start, g2)), 1e-12);
+  auto g3 = generator(13);
+  const auto x32 = dd::sample(model, s, {4, 2}, g3, {}, torch::kFloat32);
   EXPECT_EQ(x32.scalar_type(), torch::kFloat32);
   EXPECT_TRUE(torch::isfinite(x32).all().item<bool>());
 }

@@ -5,8 +5,8 @@
 
 #include <string>
 
-#include "dm/core.hpp"
-#include "dm/display.hpp"
+#include "dm/base/core.hpp"
+#include "dm/app/display.hpp"
 
 namespace {
 

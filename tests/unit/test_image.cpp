@@ -10,8 +10,8 @@
 #include <iterator>
 #include <memory>
 
-#include "dm/core.hpp"
-#include "dm/image.hpp"
+#include "dm/base/core.hpp"
+#include "dm/app/image.hpp"
 
 // The decoder, for this test file only (static: no symbols leak into the
 // test executable, where other files may include stb too).

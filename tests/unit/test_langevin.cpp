@@ -15,11 +15,11 @@
 #include <cmath>
 #include <vector>
 
-#include "dm/core.hpp"
-#include "dm/langevin.hpp"
-#include "dm/metrics.hpp"
-#include "dm/model.hpp"
-#include "dm/toy.hpp"
+#include "dm/base/core.hpp"
+#include "dm/methods/langevin.hpp"
+#include "dm/data/metrics.hpp"
+#include "dm/diffusion/model.hpp"
+#include "dm/data/toy.hpp"
 
 namespace {
 

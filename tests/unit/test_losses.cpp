@@ -6,10 +6,10 @@
 
 #include <cmath>
 
-#include "dm/losses.hpp"
-#include "dm/nn.hpp"
-#include "dm/toy.hpp"
-#include "dm/train.hpp"
+#include "dm/methods/losses.hpp"
+#include "dm/nn/networks.hpp"
+#include "dm/data/toy.hpp"
+#include "dm/nn/train.hpp"
 #include "test_tensors.hpp"
 
 namespace {

@@ -10,9 +10,9 @@
 #include <cmath>
 #include <vector>
 
-#include "dm/core.hpp"
+#include "dm/base/core.hpp"
 #include "test_tensors.hpp"
-#include "dm/metrics.hpp"
+#include "dm/data/metrics.hpp"
 
 namespace {
 

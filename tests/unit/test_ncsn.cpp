@@ -14,11 +14,11 @@
 
 #include <cmath>
 
-#include "dm/core.hpp"
-#include "dm/langevin.hpp"
-#include "dm/metrics.hpp"
-#include "dm/ncsn.hpp"
-#include "dm/toy.hpp"
+#include "dm/base/core.hpp"
+#include "dm/methods/langevin.hpp"
+#include "dm/data/metrics.hpp"
+#include "dm/methods/ncsn.hpp"
+#include "dm/data/toy.hpp"
 #include "test_tensors.hpp"
 
 namespace {

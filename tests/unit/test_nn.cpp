@@ -11,9 +11,9 @@
 #include <cmath>
 #include <string>
 
-#include "dm/core.hpp"
-#include "dm/model.hpp"
-#include "dm/nn.hpp"
+#include "dm/base/core.hpp"
+#include "dm/diffusion/model.hpp"
+#include "dm/nn/networks.hpp"
 
 namespace {
 

@@ -15,8 +15,8 @@
 #include <optional>
 #include <random>
 
-#include "dm/core.hpp"
-#include "dm/plot.hpp"
+#include "dm/base/core.hpp"
+#include "dm/app/plot.hpp"
 
 namespace fs = std::filesystem;
 using dm::plot::Vec;

@@ -16,8 +16,8 @@
 #include <filesystem>
 #include <fstream>
 
-#include "dm/core.hpp"
-#include "dm/quality.hpp"
+#include "dm/base/core.hpp"
+#include "dm/data/quality.hpp"
 #include "test_dirs.hpp"
 
 namespace fs = std::filesystem;

@@ -7,7 +7,7 @@
 //     the clipped log-variance);
 //   * the cosine schedule's ᾱ equals its closed form f(t)/f(0) wherever β was
 //     not clipped, and only the very last β is clipped;
-//   * extract / extract_like / mean_std gather the right rows, in the right shape.
+//   * extract / extract_like / at(t) gather the right rows, in the right shape.
 // Tolerances: the tables are float64 products of ≤ 1000 factors, each rounded
 // once (relative error ≲ 1000 · 1.1e-16 ≈ 1e-13), so 1e-12 relative is round-off
 // with room; stated numbers are compared to the digits stated.
@@ -19,8 +19,8 @@
 #include <utility>
 #include <vector>
 
-#include "dm/core.hpp"
-#include "dm/schedule.hpp"
+#include "dm/base/core.hpp"
+#include "dm/diffusion/schedule.hpp"
 #include "test_tensors.hpp"
 
 namespace {
@@ -64,7 +64,8 @@ Reference reference(const sc::Schedule& s) {
 TEST(Schedule, LinearHasTheDdpmEndpointsAndEvenSpacing) {
   const auto s = sc::linear();
   EXPECT_EQ(s.T, 1000);
-  EXPECT_EQ(s.name, "linear");
+  EXPECT_EQ(s.label, "linear");
+  EXPECT_EQ(s.name(), "linear");
   for (const auto* table :
        {&s.betas, &s.alphas, &s.alpha_bar, &s.alpha_bar_prev, &s.sqrt_alpha_bar, &s.sqrt_one_minus_alpha_bar,
         &s.posterior_variance, &s.posterior_log_variance_clipped, &s.posterior_mean_coef1,
@@ -95,7 +96,7 @@ TEST(Schedule, LinearReproducesThePublishedAlphaBar) {
 
 TEST(Schedule, TablesFollowFromTheBetas) {
   for (const auto& s : {sc::linear(), sc::cosine(), sc::linear_rescaled(50), sc::linear(7, 0.05, 0.6)}) {
-    SCOPED_TRACE(s.name + " T=" + std::to_string(s.T));
+    SCOPED_TRACE(s.label + " T=" + std::to_string(s.T));
     const auto r = reference(s);
     EXPECT_LT((s.alphas - (1.0 - s.betas)).abs().max().item<double>(), 1e-16);
     expect_rel(s.alpha_bar, r.alpha_bar, 1e-12, "alpha_bar");
@@ -117,7 +118,7 @@ TEST(Schedule, TablesFollowFromTheBetas) {
 // itself: coef1 = β_1·1/(1 − ᾱ_1) = 1 and coef2 = 0 (ᾱ_0 = 1).
 TEST(Schedule, PosteriorVarianceIsClippedAtTheFirstStep) {
   for (const auto& s : {sc::linear(), sc::cosine()}) {
-    SCOPED_TRACE(s.name);
+    SCOPED_TRACE(s.label);
     EXPECT_EQ(at(s.posterior_variance, 0), 0.0);
     EXPECT_NEAR(at(s.posterior_log_variance_clipped, 0), std::log(at(s.posterior_variance, 1)), 1e-12);
     const auto rest = s.posterior_log_variance_clipped.slice(0, 1);
@@ -140,7 +141,7 @@ TEST(Schedule, CosineMatchesTheClosedForm) {
   const int64_t T = 1000;
   const long double s = 0.008L;
   const auto sched = sc::cosine(T, 0.008, 0.999);
-  EXPECT_EQ(sched.name, "cosine");
+  EXPECT_EQ(sched.label, "cosine");
   auto f = [&](long double t) {
     const long double c = std::cos((t / T + s) / (1.0L + s) * static_cast<long double>(kPi) / 2.0L);
     return c * c;
@@ -198,20 +199,34 @@ TEST(Schedule, ExtractGathersRowsShapedForBroadcasting) {
   EXPECT_THROW(sc::extract_like(s.betas, t, torch::zeros({4, 2})), dm::Error);
 }
 
-// (a, s) for toy::PerturbedMixture: x_t = √ᾱ_t x_0 + √(1 − ᾱ_t) z, a² + s² = 1.
-TEST(Schedule, MeanStdAtTheNetworkTimeLabel) {
+// (a, s) of the schedule as a process, x_t = √ᾱ_t x_0 + √(1 − ᾱ_t) z, a² + s² = 1.
+// Time is DDPM's step t (table entry i = t − 1); the old mean_std(i) is at(i + 1).
+TEST(Schedule, AtTheStepIsTheTableEntry) {
   const auto s = sc::linear();
-  const auto fn = s.mean_std_fn();
   for (int64_t i : {0, 1, 500, 999}) {
-    const auto [a, sd] = s.mean_std(static_cast<double>(i));
-    EXPECT_EQ(a, at(s.sqrt_alpha_bar, i));
-    EXPECT_EQ(sd, at(s.sqrt_one_minus_alpha_bar, i));
-    EXPECT_NEAR(a * a + sd * sd, 1.0, 1e-15);
-    EXPECT_EQ(fn(static_cast<double>(i)), std::make_pair(a, sd));
+    const auto c = s.at(static_cast<double>(i + 1));
+    EXPECT_EQ(c.a, at(s.sqrt_alpha_bar, i));
+    EXPECT_EQ(c.s, at(s.sqrt_one_minus_alpha_bar, i));
+    EXPECT_NEAR(c.a * c.a + c.s * c.s, 1.0, 1e-15);
   }
-  EXPECT_THROW(s.mean_std(1000), dm::Error);
-  EXPECT_THROW(s.mean_std(-1), dm::Error);
-  EXPECT_THROW(s.mean_std(2.5), dm::Error);
+  // t = 0 is the data: ᾱ_0 = 1.
+  EXPECT_EQ(s.at(0.0).a, 1.0);
+  EXPECT_EQ(s.at(0.0).s, 0.0);
+  EXPECT_EQ(s.t_min(), 0.0);
+  EXPECT_EQ(s.t_max(), 1000.0);
+  EXPECT_EQ(s.prior_std(), 1.0);
+  EXPECT_THROW(s.at(1001), dm::Error);
+  EXPECT_THROW(s.at(1000.5), dm::Error);
+  EXPECT_THROW(s.at(-1), dm::Error);
+  // The per-row versions agree with at() (integers and in between).
+  const auto t = torch::tensor({0.0, 1.0, 2.5, 500.0, 999.25, 1000.0}, dm::f64());
+  const auto a = s.a(t), sd = s.s(t);
+  ASSERT_EQ(a.sizes(), t.sizes());
+  for (int64_t n = 0; n < t.size(0); ++n) {
+    const auto c = s.at(at(t, n));
+    EXPECT_NEAR(at(a, n), c.a, 1e-15) << "t = " << at(t, n);
+    EXPECT_NEAR(at(sd, n), c.s, 1e-15) << "t = " << at(t, n);
+  }
 }
 
 TEST(Schedule, MovesToADevice) {
@@ -228,7 +243,7 @@ TEST(Schedule, MovesToADevice) {
   const auto coef = sc::extract_like(g.sqrt_alpha_bar, t, x);
   EXPECT_EQ(coef.device(), cuda);
   EXPECT_FLOAT_EQ(coef.cpu()[1][0][0][0].item<float>(), static_cast<float>(at(s.sqrt_alpha_bar, 99)));
-  EXPECT_EQ(g.mean_std(3).first, at(s.sqrt_alpha_bar, 3));
+  EXPECT_EQ(g.at(4).a, at(s.sqrt_alpha_bar, 3));
 }
 
 }  // namespace

@@ -15,10 +15,10 @@
 #include <cmath>
 #include <vector>
 
-#include "dm/core.hpp"
+#include "dm/base/core.hpp"
 #include "test_tensors.hpp"
-#include "dm/metrics.hpp"
-#include "dm/toy.hpp"
+#include "dm/data/metrics.hpp"
+#include "dm/data/toy.hpp"
 
 namespace {
 

@@ -18,10 +18,10 @@
 #include <fstream>
 #include <iterator>
 
-#include "dm/cli.hpp"
-#include "dm/core.hpp"
-#include "dm/io.hpp"
-#include "dm/train.hpp"
+#include "dm/app/cli.hpp"
+#include "dm/base/core.hpp"
+#include "dm/app/metrics_file.hpp"
+#include "dm/nn/train.hpp"
 #include "test_dirs.hpp"
 
 namespace fs = std::filesystem;
@@ -265,7 +265,7 @@ TEST(Train, FinishTrainingExportsWhatLoadShippedReadsBack) {
   for (auto& a : args) argv.push_back(a.data());
   dm::Chapter ch("00_test", "finish_training test");
   ch.parse(int(argv.size()), argv.data());
-  dm::Metrics metrics(ch);
+  dm::MetricsFile metrics(ch);
   Regression r;
   Trainer trainer(r.net, r.config, small_config(20), torch::kCPU);
   const auto result = trainer.run([&](int64_t s) { return r.loss(s); }, dir / "c.pt");

@@ -6,7 +6,7 @@
 The page order is book/SUMMARY.md (one line per page: `- [Title](file.md)`).
 Before pandoc sees a page, three directives are expanded:
 
-  {{#include ../common/src/langevin.cpp:ula_step}}
+  {{#include ../common/src/methods/langevin.cpp:ula_step}}
       the lines between `// ANCHOR: ula_step` and `// ANCHOR_END: ula_step`
       of that file (path relative to the page), as a highlighted C++ block;
       without `:anchor`, the whole file. Nested ANCHOR lines are dropped.

@@ -1,0 +1,70 @@
+// dm/app/cli.hpp — the command-line options every chapter shares, parsed with CLI11.
+//
+//   --quick          CI-sized run (well under a minute on 2 CPU cores)
+//   --device D       auto | cpu | cuda            (default auto)
+//   --seed N         random seed                  (default 0)
+//   --out DIR        output folder                (default runs/<chapter>)
+//   --threads N      torch intra-op threads       (default: the chapter's choice)
+//   --data DIR       dataset folder               (default $DM_DATA_DIR, then Debian's)
+//   --help
+//
+// A chapter adds its own flags to `app()` before calling `parse()`. Any error
+// (unknown flag, bad value, unwritable --out, CUDA asked for but absent) prints
+// one line to stderr and exits non-zero.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <filesystem>
+#include <functional>
+#include <string>
+
+#include "dm/base/core.hpp"
+
+namespace dm {
+
+struct ChapterOptions {
+  bool quick = false;
+  std::string device_flag = "auto";
+  uint64_t seed = 0;
+  std::filesystem::path out;
+  int threads = 0;
+  std::filesystem::path data;
+
+  // Resolved by Chapter::parse().
+  torch::Device device = torch::kCPU;
+};
+
+class Chapter {
+ public:
+  // `name` is the folder name ("01_langevin"); `description` is shown by --help.
+  Chapter(std::string name, std::string description, int default_threads = 0);
+
+  CLI::App& app() { return app_; }
+
+  // Parses argv, resolves the device, creates --out, seeds, sets threads and
+  // prints a one-line banner. On bad input prints the error and exits(2);
+  // on --help prints the help and exits(0).
+  const ChapterOptions& parse(int argc, char** argv);
+
+  const ChapterOptions& options() const { return options_; }
+  const std::string& name() const { return name_; }
+  // out/<file>, for the files a chapter writes.
+  std::filesystem::path out(const std::string& file) const { return options_.out / file; }
+
+ private:
+  std::string name_;
+  CLI::App app_;
+  ChapterOptions options_;
+  int default_threads_;
+};
+
+// Runs `body` and turns a dm::Error or any other exception into one line on
+// stderr (plus the hint) and exit code 1: `int main(int c, char** v) { return
+// dm::run_main([&] { ... }); }`.
+int run_main(const std::function<void()>& body);
+
+// Creates `dir` (and parents) and checks it is writable; throws dm::Error.
+void ensure_writable_dir(const std::filesystem::path& dir);
+
+}  // namespace dm

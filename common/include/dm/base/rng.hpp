@@ -1,0 +1,32 @@
+// dm/base/rng.hpp — random draws from an explicit generator.
+//
+// Every library function that draws takes the generator it draws from; none
+// uses torch's global one. A chapter's main passes down
+// dm::default_generator() (seeded by dm::seed_everything), so the same seed,
+// device and thread count give the same numbers; a test passes its own
+// generator, so its draws do not depend on what ran before.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdint>
+
+namespace dm {
+
+// A new generator on `device` seeded with `seed`.
+at::Generator make_generator(uint64_t seed, const torch::Device& device = torch::kCPU);
+// The default generator of `device` (the one dm::seed_everything seeds).
+at::Generator default_generator(const torch::Device& device = torch::kCPU);
+
+// Draws from `gen`. Where `gen` lives on another device than `options` asks
+// for, the draw is made on gen's device and moved (the same numbers on every
+// device, at the price of a copy: give a CUDA generator for CUDA data).
+torch::Tensor randn(at::IntArrayRef shape, at::Generator& gen, const torch::TensorOptions& options);
+torch::Tensor randn_like(const torch::Tensor& x, at::Generator& gen);
+torch::Tensor rand(at::IntArrayRef shape, at::Generator& gen, const torch::TensorOptions& options);
+torch::Tensor rand_like(const torch::Tensor& x, at::Generator& gen);
+// Integers in [0, high).
+torch::Tensor randint(int64_t high, at::IntArrayRef shape, at::Generator& gen,
+                      const torch::TensorOptions& options);
+
+}  // namespace dm

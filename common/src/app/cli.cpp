@@ -1,0 +1,87 @@
+#include "dm/app/cli.hpp"
+
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+
+namespace dm {
+
+Chapter::Chapter(std::string name, std::string description, int default_threads)
+    : name_(std::move(name)), app_(std::move(description), name_), default_threads_(default_threads) {
+  options_.out = std::filesystem::path("runs") / name_;
+  app_.add_flag("--quick", options_.quick, "CI-sized run (well under a minute on 2 CPU cores)");
+  app_.add_option("--device", options_.device_flag, "auto | cpu | cuda")
+      ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
+      ->capture_default_str();
+  app_.add_option("--seed", options_.seed, "random seed")->capture_default_str();
+  app_.add_option("--out", options_.out, "output folder for figures and metrics.json")
+      ->capture_default_str();
+  app_.add_option("--threads", options_.threads,
+                  "torch intra-op threads (0 = this chapter's default)")
+      ->check(CLI::NonNegativeNumber);
+  app_.add_option("--data", options_.data,
+                  "dataset folder (default: $DM_DATA_DIR, then Debian's package path)");
+}
+
+const ChapterOptions& Chapter::parse(int argc, char** argv) {
+  try {
+    app_.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    std::exit(app_.exit(e));
+  } catch (const CLI::ParseError& e) {
+    std::cerr << name_ << ": error: " << e.what() << " (see --help)\n";
+    std::exit(2);
+  }
+  try {
+    options_.device = choose_device(options_.device_flag);
+    ensure_writable_dir(options_.out);
+  } catch (const Error& e) {
+    std::cerr << name_ << ": error: " << e.what();
+    if (!e.hint().empty()) std::cerr << " — " << e.hint();
+    std::cerr << "\n";
+    std::exit(2);
+  }
+  seed_everything(options_.seed);
+  set_threads(options_.threads > 0 ? options_.threads : default_threads_);
+  std::cout << "== " << name_ << (options_.quick ? " (--quick)" : "") << " | device "
+            << device_name(options_.device) << " | seed " << options_.seed << " | threads "
+            << torch::get_num_threads() << " | out " << options_.out.string() << "\n";
+  return options_;
+}
+
+void ensure_writable_dir(const std::filesystem::path& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec || !std::filesystem::is_directory(dir)) {
+    throw Error("cannot create output folder '" + dir.string() + "'" +
+                    (ec ? ": " + ec.message() : ""),
+                "pass a writable folder with --out");
+  }
+  const auto probe = dir / ".dm_write_probe";
+  {
+    std::ofstream f(probe);
+    if (!f) {
+      throw Error("output folder '" + dir.string() + "' is not writable",
+                  "pass a writable folder with --out");
+    }
+  }
+  std::filesystem::remove(probe, ec);
+}
+
+int run_main(const std::function<void()>& body) {
+  try {
+    body();
+    return 0;
+  } catch (const Error& e) {
+    std::cerr << "error: " << e.what();
+    if (!e.hint().empty()) std::cerr << " — " << e.hint();
+    std::cerr << "\n";
+  } catch (const c10::Error& e) {
+    std::cerr << "error (torch): " << e.what_without_backtrace() << "\n";
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << "\n";
+  }
+  return 1;
+}
+
+}  // namespace dm

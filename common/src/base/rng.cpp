@@ -1,0 +1,62 @@
+#include "dm/base/rng.hpp"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#ifdef DM_WITH_CUDA
+#include <ATen/cuda/CUDAContext.h>
+#include <ATen/cuda/CUDAGeneratorImpl.h>
+#endif
+
+#include "dm/base/core.hpp"
+
+namespace dm {
+
+at::Generator make_generator(uint64_t seed, const torch::Device& device) {
+  if (device.is_cpu()) return at::make_generator<at::CPUGeneratorImpl>(seed);
+#ifdef DM_WITH_CUDA
+  auto gen = at::make_generator<at::CUDAGeneratorImpl>(device.has_index() ? device.index() : 0);
+  gen.set_current_seed(seed);
+  return gen;
+#else
+  // Without CUDA code compiled in, a CUDA device's generator is its default one, reseeded.
+  auto gen = at::globalContext().defaultGenerator(device);
+  gen.set_current_seed(seed);
+  return gen;
+#endif
+}
+
+at::Generator default_generator(const torch::Device& device) {
+  return at::globalContext().defaultGenerator(device);
+}
+
+namespace {
+bool same_device(const at::Generator& gen, const torch::TensorOptions& options) {
+  return gen.device().type() == options.device().type();
+}
+}  // namespace
+
+torch::Tensor randn(at::IntArrayRef shape, at::Generator& gen, const torch::TensorOptions& options) {
+  if (same_device(gen, options)) return torch::randn(shape, gen, options);
+  return torch::randn(shape, gen, options.device(gen.device())).to(options.device());
+}
+
+torch::Tensor randn_like(const torch::Tensor& x, at::Generator& gen) {
+  return randn(x.sizes(), gen, x.options());
+}
+
+torch::Tensor rand(at::IntArrayRef shape, at::Generator& gen, const torch::TensorOptions& options) {
+  if (same_device(gen, options)) return torch::rand(shape, gen, options);
+  return torch::rand(shape, gen, options.device(gen.device())).to(options.device());
+}
+
+torch::Tensor rand_like(const torch::Tensor& x, at::Generator& gen) {
+  return rand(x.sizes(), gen, x.options());
+}
+
+torch::Tensor randint(int64_t high, at::IntArrayRef shape, at::Generator& gen,
+                      const torch::TensorOptions& options) {
+  if (same_device(gen, options)) return torch::randint(high, shape, gen, options);
+  return torch::randint(high, shape, gen, options.device(gen.device())).to(options.device());
+}
+
+}  // namespace dm

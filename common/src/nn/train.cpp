@@ -1,0 +1,337 @@
+#include "dm/nn/train.hpp"
+
+#include "dm/nn/net_model.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+#include <sstream>
+
+#include "dm/base/core.hpp"
+#include "dm/base/io.hpp"
+#include "dm/base/progress.hpp"
+
+namespace fs = std::filesystem;
+
+namespace dm::train {
+
+json to_json(const TrainConfig& c) {
+  return {{"steps", c.steps},         {"lr", c.lr},
+          {"warmup", c.warmup},       {"grad_clip", c.grad_clip},
+          {"ema_decay", c.ema_decay}, {"checkpoint_every", c.checkpoint_every},
+          {"log_every", c.log_every}};
+}
+
+// ANCHOR: learning_rate
+double learning_rate(const TrainConfig& c, int64_t step) {
+  // Linear warmup: Adam's first steps use poorly estimated second moments, so
+  // the rate ramps up from 0 (DDPM warmed up over 5000 steps).
+  if (c.warmup <= 0) return c.lr;
+  return c.lr * std::min(1.0, double(step) / double(c.warmup));
+}
+// ANCHOR_END: learning_rate
+
+std::vector<std::string> config_differences(const json& expected, const json& found) {
+  std::vector<std::string> out;
+  if (!expected.is_object() || !found.is_object()) {
+    if (expected != found) out.push_back("configuration: " + expected.dump() + " vs " + found.dump());
+    return out;
+  }
+  for (const auto& [key, value] : expected.items()) {
+    if (!found.contains(key))
+      out.push_back(key + ": " + value.dump() + " vs (absent)");
+    else if (found.at(key) != value)
+      out.push_back(key + ": " + value.dump() + " vs " + found.at(key).dump());
+  }
+  for (const auto& [key, value] : found.items())
+    if (!expected.contains(key)) out.push_back(key + ": (absent) vs " + value.dump());
+  return out;
+}
+
+namespace {
+
+std::atomic<bool> g_interrupted{false};
+extern "C" void on_sigint(int) { g_interrupted = true; }
+
+// Installs the Ctrl-C handler for the lifetime of a training run.
+class SigintGuard {
+ public:
+  SigintGuard() {
+    g_interrupted = false;
+    previous_ = std::signal(SIGINT, on_sigint);
+  }
+  ~SigintGuard() { std::signal(SIGINT, previous_); }
+
+ private:
+  void (*previous_)(int);
+};
+
+std::string join(const std::vector<std::string>& parts, const std::string& sep) {
+  std::string s;
+  for (size_t i = 0; i < parts.size(); ++i) s += (i ? sep : "") + parts[i];
+  return s;
+}
+
+// Opens a checkpoint, turning torch's low-level errors into one clear line.
+torch::serialize::InputArchive open_checkpoint(const fs::path& path, const torch::Device& device) {
+  if (!fs::exists(path)) throw Error("checkpoint " + path.string() + " does not exist");
+  torch::serialize::InputArchive archive;
+  try {
+    archive.load_from(path.string(), device);
+  } catch (const c10::Error& e) {
+    throw Error("checkpoint " + path.string() + " is truncated or corrupt (cannot be read)",
+                "delete it and train again, or restore it from the repository (git checkout)");
+  }
+  return archive;
+}
+
+json read_info(torch::serialize::InputArchive& archive, const fs::path& path) {
+  c10::IValue info;
+  try {
+    archive.read("info", info);
+    return json::parse(info.toStringRef());
+  } catch (const std::exception&) {
+    throw Error("checkpoint " + path.string() + " has no readable description (not written by this suite?)");
+  }
+}
+
+void check_config(const json& expected, const json& info, const fs::path& path) {
+  // Descriptions from before the "net" entry existed are compared with the
+  // entry they imply (nn::with_net_spec), so the shipped checkpoints still load.
+  const auto diffs = config_differences(nn::with_net_spec(expected), nn::with_net_spec(info.value("model", json())));
+  if (!diffs.empty())
+    throw Error("checkpoint " + path.string() + " is for a different model (" + join(diffs, "; ") +
+                    "; this program vs the checkpoint)",
+                "use the options the checkpoint was trained with, or retrain (--train) into another --out");
+}
+
+// Loads a module from a sub-archive, naming the checkpoint if a tensor is missing or misshaped.
+void load_module(torch::nn::Module& module, torch::serialize::InputArchive& archive,
+                 const std::string& key, const fs::path& path) {
+  torch::serialize::InputArchive sub;
+  try {
+    archive.read(key, sub);
+    module.load(sub);
+  } catch (const c10::Error& e) {
+    throw Error("checkpoint " + path.string() + ": its '" + key +
+                "' weights do not fit this network (" + std::string(e.what_without_backtrace()).substr(0, 160) + ")");
+  }
+}
+
+// Module::save() as written by LibTorch, but with cloned tensors: an archive
+// keeps references until it is written, and the EMA weights are swapped out of
+// the model again before that.
+void save_cloned(const torch::nn::Module& m, torch::serialize::OutputArchive& archive) {
+  for (const auto& p : m.named_parameters(/*recurse=*/false)) archive.write(p.key(), p.value().detach().clone());
+  for (const auto& b : m.named_buffers(/*recurse=*/false))
+    archive.write(b.key(), b.value().detach().clone(), /*is_buffer=*/true);
+  for (const auto& child : m.named_children()) {
+    torch::serialize::OutputArchive child_archive(archive.compilation_unit());
+    save_cloned(*child.value(), child_archive);
+    archive.write(child.key(), child_archive);
+  }
+}
+
+}  // namespace
+
+json read_checkpoint_info(const fs::path& path) {
+  auto archive = open_checkpoint(path, torch::kCPU);
+  return read_info(archive, path);
+}
+
+namespace {
+// Exported weights are stored flat ("down.0.conv.weight" → "down__0__conv__weight":
+// archive keys may not contain dots) and converted to the model's dtype on load.
+std::string flat_key(std::string name) {
+  std::string out;
+  for (char c : name) out += (c == '.') ? std::string("__") : std::string(1, c);
+  return out;
+}
+
+std::vector<std::pair<std::string, torch::Tensor>> named_state(torch::nn::Module& model) {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  for (auto& p : model.named_parameters()) out.emplace_back(p.key(), p.value());
+  for (auto& b : model.named_buffers()) out.emplace_back(b.key(), b.value());
+  return out;
+}
+}  // namespace
+
+void export_weights(torch::nn::Module& model, const json& model_config, const fs::path& path,
+                    const json& manifest, bool half) {
+  torch::serialize::OutputArchive archive;
+  for (auto& [name, tensor] : named_state(model)) {
+    auto t = tensor.detach().to(torch::kCPU);
+    archive.write(flat_key(name), half && t.is_floating_point() ? t.to(torch::kFloat16) : t);
+  }
+  json info = {{"format", "weights"}, {"model", model_config}, {"manifest", manifest},
+               {"dtype", half ? "float16" : "float32"}};
+  archive.write("info", c10::IValue(info.dump()));
+  if (path.has_parent_path()) fs::create_directories(path.parent_path());
+  const fs::path tmp = path.string() + ".tmp";
+  archive.save_to(tmp.string());
+  fs::rename(tmp, path);
+}
+
+fs::path checkpoints_dir() {
+  if (const char* env = std::getenv("DM_CHECKPOINTS"); env && *env) return env;
+  return fs::path(DM_SOURCE_DIR) / "data" / "checkpoints";
+}
+
+void check_compatible(const fs::path& path, const json& model_config) {
+  auto archive = open_checkpoint(path, torch::kCPU);
+  check_config(model_config, read_info(archive, path), path);
+}
+
+void load_weights(torch::nn::Module& model, const json& model_config, const fs::path& path,
+                  bool use_ema) {
+  const auto device = model.parameters().empty() ? torch::Device(torch::kCPU) : model.parameters()[0].device();
+  auto archive = open_checkpoint(path, device);
+  const json info = read_info(archive, path);
+  check_config(model_config, info, path);
+  if (info.value("format", "") != "weights") {
+    load_module(model, archive, use_ema ? "ema" : "model", path);
+    return;
+  }
+  torch::NoGradGuard no_grad;
+  for (auto& [name, tensor] : named_state(model)) {
+    torch::Tensor stored;
+    try {
+      archive.read(flat_key(name), stored);
+    } catch (const c10::Error&) {
+      throw Error("checkpoint " + path.string() + " has no tensor '" + name + "' (corrupt?)");
+    }
+    if (stored.sizes() != tensor.sizes())
+      throw Error("checkpoint " + path.string() + ": tensor '" + name + "' has the wrong shape");
+    tensor.copy_(stored.to(tensor.device(), tensor.scalar_type()));
+  }
+}
+
+Trainer::Trainer(std::shared_ptr<torch::nn::Module> model, json model_config, TrainConfig config,
+                 torch::Device device)
+    : model_(std::move(model)), model_config_(std::move(model_config)), config_(config), device_(device) {
+  if (config_.steps < 1) throw Error("training needs at least one step");
+  if (config_.log_every < 1 || config_.checkpoint_every < 1)
+    throw Error("log_every and checkpoint_every must be >= 1");
+  model_->to(device_);
+  optimizer_ = std::make_unique<torch::optim::Adam>(model_->parameters(), torch::optim::AdamOptions(config_.lr));
+  ema_ = std::make_unique<nn::EMA>(*model_, config_.ema_decay);
+}
+
+// ANCHOR: checkpoint_save
+void Trainer::save(const fs::path& path) const {
+  torch::serialize::OutputArchive archive, model_archive, ema_archive, optim_archive;
+  model_->save(model_archive);
+  // The EMA weights are stored as a whole module (swapped in for the save), so
+  // load_weights() reads either set the same way.
+  ema_->store(*model_);
+  ema_->copy_to(*model_);
+  save_cloned(*model_, ema_archive);
+  ema_->restore(*model_);
+  optimizer_->save(optim_archive);
+  archive.write("model", model_archive);
+  archive.write("ema", ema_archive);
+  archive.write("optimizer", optim_archive);
+  json info = {{"model", model_config_}, {"train", to_json(config_)}, {"step", step_},
+               {"ema_updates", ema_->updates()},
+               {"loss_steps", loss_steps_}, {"losses", losses_}};
+  archive.write("info", c10::IValue(info.dump()));
+  // Atomic: a crash or Ctrl-C mid-write leaves the previous checkpoint intact.
+  if (path.has_parent_path()) fs::create_directories(path.parent_path());
+  const fs::path tmp = path.string() + ".tmp";
+  archive.save_to(tmp.string());
+  fs::rename(tmp, path);
+}
+// ANCHOR_END: checkpoint_save
+
+void Trainer::load(const fs::path& path) {
+  auto archive = open_checkpoint(path, device_);
+  const json info = read_info(archive, path);
+  check_config(model_config_, info, path);
+  // The EMA weights first (they seed a fresh EMA), then the trained weights.
+  load_module(*model_, archive, "ema", path);
+  ema_ = std::make_unique<nn::EMA>(*model_, config_.ema_decay);
+  const auto shadow = ema_->named_shadow();  // a copy: keep the update count for the decay warmup
+  ema_->load_shadow(shadow, info.value("ema_updates", int64_t(0)));
+  load_module(*model_, archive, "model", path);
+  torch::serialize::InputArchive optim_archive;
+  try {
+    archive.read("optimizer", optim_archive);
+    optimizer_->load(optim_archive);
+  } catch (const c10::Error&) {
+    throw Error("checkpoint " + path.string() + ": the optimizer state does not fit this network");
+  }
+  step_ = info.value("step", int64_t(0));
+  loss_steps_ = info.value("loss_steps", std::vector<double>{});
+  losses_ = info.value("losses", std::vector<double>{});
+}
+
+// ANCHOR: train_loop
+TrainResult Trainer::run(const std::function<torch::Tensor(int64_t)>& loss_fn, const fs::path& checkpoint,
+                         bool resume, const std::function<void(int64_t, double)>& on_log,
+                         const std::string& progress_label) {
+  TrainResult result;
+  if (resume && fs::exists(checkpoint)) {
+    load(checkpoint);
+    result.resumed_from = step_;
+    std::printf("resuming from %s at step %lld\n", checkpoint.string().c_str(), (long long)step_);
+  }
+  model_->train();
+  SigintGuard sigint;
+  Timer timer;
+  Progress bar(progress_label, config_.steps - step_);
+  double window_sum = 0;
+  int64_t window_n = 0;
+  while (step_ < config_.steps) {
+    const int64_t step = step_ + 1;
+    for (auto& group : optimizer_->param_groups())
+      static_cast<torch::optim::AdamOptions&>(group.options()).lr(learning_rate(config_, step));
+    optimizer_->zero_grad();
+    auto loss = loss_fn(step);
+    const double value = loss.item<double>();
+    if (!std::isfinite(value))
+      throw Error("the loss became " + std::string(std::isnan(value) ? "NaN" : "infinite") + " at step " +
+                      std::to_string(step) + "; training stopped",
+                  fs::exists(checkpoint) ? "the last good checkpoint is " + checkpoint.string() +
+                                               " (unchanged); try a lower learning rate, then --resume"
+                                         : "no checkpoint was written yet; try a lower learning rate");
+    loss.backward();
+    if (config_.grad_clip > 0) torch::nn::utils::clip_grad_norm_(model_->parameters(), config_.grad_clip);
+    optimizer_->step();
+    ema_->update(*model_);  // θ_EMA ← d·θ_EMA + (1 − d)·θ
+    step_ = step;
+
+    window_sum += value;
+    ++window_n;
+    if (step % config_.log_every == 0 || step == config_.steps) {
+      const double mean = window_sum / double(window_n);
+      loss_steps_.push_back(double(step));
+      losses_.push_back(mean);
+      window_sum = 0;
+      window_n = 0;
+      if (on_log) on_log(step, mean);
+    }
+    char status[48];
+    std::snprintf(status, sizeof status, "loss %.4f", value);
+    bar.tick(1, status);
+    if (step % config_.checkpoint_every == 0 || step == config_.steps) save(checkpoint);
+    if (g_interrupted) {
+      save(checkpoint);
+      bar.finish();
+      throw Interrupted("interrupted at step " + std::to_string(step) + "; checkpoint saved to " +
+                        checkpoint.string() + " (continue with --resume)");
+    }
+  }
+  bar.finish();
+  model_->eval();
+  result.step = step_;
+  result.loss_steps = loss_steps_;
+  result.losses = losses_;
+  result.seconds = timer.seconds();
+  return result;
+}
+// ANCHOR_END: train_loop
+
+}  // namespace dm::train
