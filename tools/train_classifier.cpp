@@ -14,13 +14,16 @@
 
 int main(int argc, char** argv) {
   return dm::run_main([&] {
-    dm::Chapter tool("train_classifier", "Trains the Fashion-MNIST classifier used for Fréchet distances", 2);
+    dm::Chapter tool("train_classifier",
+                     "Trains the Fashion-MNIST classifier used for Fréchet distances", 2);
     int64_t epochs = 4;
-    tool.app().add_option("--epochs", epochs, "training epochs (default 4; --quick: 1 on 5000 images)");
+    tool.app().add_option("--epochs", epochs,
+                          "training epochs (default 4; --quick: 1 on 5000 images)");
     const auto& opt = tool.parse(argc, argv);
     const int64_t limit = opt.quick ? 5000 : -1;
     auto train = dm::data::load_fashion_mnist(dm::data::Split::train, opt.data.string(), limit);
-    auto test = dm::data::load_fashion_mnist(dm::data::Split::test, opt.data.string(), opt.quick ? 2000 : -1);
+    auto test = dm::data::load_fashion_mnist(dm::data::Split::test, opt.data.string(),
+                                             opt.quick ? 2000 : -1);
     std::printf("training on %lld images, testing on %lld\n", (long long)train.images.size(0),
                 (long long)test.images.size(0));
 
@@ -29,11 +32,12 @@ int main(int argc, char** argv) {
     t.epochs = opt.quick ? 1 : epochs;
     t.seed = opt.seed;
     dm::Timer timer;
-    const double loss = dm::quality::train_classifier(net, train.images, train.labels, t, opt.device);
+    const double loss =
+        dm::quality::train_classifier(net, train.images, train.labels, t, opt.device);
     const double seconds = timer.seconds();
     const double acc = dm::quality::accuracy(net, test.images, test.labels);
-    std::printf("final training loss %.4f; test accuracy %.4f (%lld test images); %.0f s\n", loss, acc,
-                (long long)test.images.size(0), seconds);
+    std::printf("final training loss %.4f; test accuracy %.4f (%lld test images); %.0f s\n", loss,
+                acc, (long long)test.images.size(0), seconds);
 
     const nlohmann::json manifest = {
         {"command", "build/bin/train_classifier --seed " + std::to_string(opt.seed) +

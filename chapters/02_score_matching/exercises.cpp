@@ -22,7 +22,8 @@ torch::Tensor explicit_sm(const Field& score, const torch::Tensor& x, const torc
       "(one number per row), then take the mean over rows");
 }
 
-torch::Tensor directional_derivative(const Field& score, const torch::Tensor& x, const torch::Tensor& nu) {
+torch::Tensor directional_derivative(const Field& score, const torch::Tensor& x,
+                                     const torch::Tensor& nu) {
   throw dm::Error(
       "not implemented yet: exercise 2.2 — make h = zeros [N, 1] with requires_grad, evaluate "
       "f = Σ_n ν_nᵀ s(x_n + h_n ν_n), then torch::autograd::grad({f}, {h}, {}, true, true): "
@@ -35,7 +36,8 @@ torch::Tensor sliced_sm(const Field& score, const torch::Tensor& x, const torch:
       "averaged over rows");
 }
 
-torch::Tensor denoising_eps(const Field& eps_net, const torch::Tensor& x, double sigma, const torch::Tensor& eps) {
+torch::Tensor denoising_eps(const Field& eps_net, const torch::Tensor& x, double sigma,
+                            const torch::Tensor& eps) {
   throw dm::Error(
       "not implemented yet: exercise 2.4 — x̃ = x + σ ε, then the mean over rows of ‖ε_θ(x̃) − ε‖² "
       "(the target is the noise, not the score)");

@@ -31,7 +31,8 @@ torch::Tensor explicit_sm(const Field& score, const torch::Tensor& x, const torc
 //   d_n = d/dh [ν_nᵀ s(x_n + h ν_n)] at h = 0   (= ν_nᵀ J_s(x_n) ν_n),
 // taken by autograd, not by finite differences. `nu` is shaped like x; the
 // result is [N]. It must stay differentiable in θ: SSM trains through it.
-torch::Tensor directional_derivative(const Field& score, const torch::Tensor& x, const torch::Tensor& nu);
+torch::Tensor directional_derivative(const Field& score, const torch::Tensor& x,
+                                     const torch::Tensor& nu);
 // ANCHOR_END: ex_directional_derivative
 
 // ANCHOR: ex_sliced_sm
@@ -44,7 +45,8 @@ torch::Tensor sliced_sm(const Field& score, const torch::Tensor& x, const torch:
 // Exercise 2.4 — denoising score matching in the noise-prediction form:
 //   x̃_n = x_n + σ ε_n,   L = (1/N) Σ_n ‖ε_θ(x̃_n) − ε_n‖²,
 // with the noise ε [N, D] given. (The score is then s_θ = −ε_θ/σ.)
-torch::Tensor denoising_eps(const Field& eps_net, const torch::Tensor& x, double sigma, const torch::Tensor& eps);
+torch::Tensor denoising_eps(const Field& eps_net, const torch::Tensor& x, double sigma,
+                            const torch::Tensor& eps);
 // ANCHOR_END: ex_denoising_eps
 
 }  // namespace ex02

@@ -81,10 +81,10 @@ std::vector<Vec> as_rows(const Tensor& v, int n) {
 // The network is an MLP without time input: s_θ: R² → R². For DSM it predicts
 // ε and the score is −ε_θ/σ; `score` is the field the samplers use either way.
 struct Fit {
-  std::string id, name;                 // a key for metrics.json, and the label of figures and logs
+  std::string id, name;  // a key for metrics.json, and the label of figures and logs
   dm::nn::ScoreMLP net{nullptr};
-  Field score;                          // x (float64 or float32) → s_θ(x), same dtype as x
-  Vec steps, losses, errors;            // running-mean loss and the exact score error along training
+  Field score;                // x (float64 or float32) → s_θ(x), same dtype as x
+  Vec steps, losses, errors;  // running-mean loss and the exact score error along training
   double seconds = 0;
 };
 
@@ -99,7 +99,8 @@ dm::nn::ScoreMLP make_net() {
 // loss(net_output_fn, batch) → scalar; `sample(n)` draws training data;
 // `output_to_score` turns the net's output into the score (identity, or −·/σ);
 // `error(score)` is the exact relative score error, logged along the way.
-Fit train(const std::string& id, const std::string& name, int64_t steps, const std::function<Tensor(int64_t)>& sample, int64_t batch,
+Fit train(const std::string& id, const std::string& name, int64_t steps,
+          const std::function<Tensor(int64_t)>& sample, int64_t batch,
           const std::function<Tensor(const Field& net, const Tensor& x)>& loss, double output_scale,
           const std::function<double(const Field& score)>& error = {}) {
   Fit fit;
@@ -150,9 +151,10 @@ dm::ScoreFunction as_model(const Field& score) {
 // 1. Three losses, one mixture
 // ---------------------------------------------------------------------------
 dm::toy::GaussianMixture three_modes() {
-  return dm::toy::GaussianMixture::isotropic(torch::tensor({0.5, 0.3, 0.2}, torch::kFloat64),
-                                             torch::tensor({-2.0, -1.0, 2.0, -1.0, 0.0, 2.2}, torch::kFloat64).reshape({3, 2}),
-                                             torch::full({3}, 0.45, torch::kFloat64));
+  return dm::toy::GaussianMixture::isotropic(
+      torch::tensor({0.5, 0.3, 0.2}, torch::kFloat64),
+      torch::tensor({-2.0, -1.0, 2.0, -1.0, 0.0, 2.2}, torch::kFloat64).reshape({3, 2}),
+      torch::full({3}, 0.45, torch::kFloat64));
 }
 constexpr double kDsmSigma = 0.1;  // DSM learns the score of p blurred by N(0, σ²I)
 
@@ -163,26 +165,40 @@ std::vector<Fit> three_losses(const dm::Chapter& ch, const Sizes& sz, dm::Metric
   auto sample = [&](int64_t n) { return p.sample(n, rng()); };
   // The yardstick: E_p‖s_θ − ∇log p‖² / E_p‖∇log p‖², on fixed samples.
   const auto x_eval = p.sample(2000, rng()), xs_eval = p_sigma.sample(2000, rng());
-  auto error_p = [&](const Field& s) { return dm::losses::relative_score_error(s, x_eval, p.score(x_eval)); };
-  auto error_ps = [&](const Field& s) { return dm::losses::relative_score_error(s, xs_eval, p_sigma.score(xs_eval)); };
+  auto error_p = [&](const Field& s) {
+    return dm::losses::relative_score_error(s, x_eval, p.score(x_eval));
+  };
+  auto error_ps = [&](const Field& s) {
+    return dm::losses::relative_score_error(s, xs_eval, p_sigma.score(xs_eval));
+  };
 
   std::vector<Fit> fits;
   // ANCHOR: three_losses
   // Explicit: regress onto the exact score (only a toy lets us).
-  fits.push_back(train("esm", "ESM", sz.train_steps, sample, sz.batch, [&](const Field& s, const Tensor& x) {
-    return dm::losses::explicit_sm(s, x, p.score(x.to(torch::kFloat64)).to(x.dtype()));
-  }, 1.0, error_p));
+  fits.push_back(train(
+      "esm", "ESM", sz.train_steps, sample, sz.batch,
+      [&](const Field& s, const Tensor& x) {
+        return dm::losses::explicit_sm(s, x, p.score(x.to(torch::kFloat64)).to(x.dtype()));
+      },
+      1.0, error_p));
   // Sliced: samples only; ν Rademacher or Gaussian, E[ννᵀ] = I.
-  for (auto [id, name, proj] : {std::tuple{"ssm_rademacher", "SSM (Rademacher ν)", dm::losses::Projection::rademacher},
-                            std::tuple{"ssm_gaussian", "SSM (Gaussian ν)", dm::losses::Projection::gaussian}}) {
-    fits.push_back(train(id, name, sz.train_steps, sample, sz.batch, [proj = proj](const Field& s, const Tensor& x) {
-      return dm::losses::sliced_sm(s, x, rng(), proj);
-    }, 1.0, error_p));
+  for (auto [id, name, proj] :
+       {std::tuple{"ssm_rademacher", "SSM (Rademacher ν)", dm::losses::Projection::rademacher},
+        std::tuple{"ssm_gaussian", "SSM (Gaussian ν)", dm::losses::Projection::gaussian}}) {
+    fits.push_back(train(
+        id, name, sz.train_steps, sample, sz.batch,
+        [proj = proj](const Field& s, const Tensor& x) {
+          return dm::losses::sliced_sm(s, x, rng(), proj);
+        },
+        1.0, error_p));
   }
   // Denoising: the net predicts the noise ε; the score of p_σ is −ε_θ/σ.
-  fits.push_back(train("dsm", "DSM (σ = 0.1)", sz.train_steps, sample, sz.batch, [](const Field& eps_net, const Tensor& x) {
-    return dm::losses::denoising_eps(eps_net, x, kDsmSigma, rng());
-  }, -1.0 / kDsmSigma, error_ps));
+  fits.push_back(train(
+      "dsm", "DSM (σ = 0.1)", sz.train_steps, sample, sz.batch,
+      [](const Field& eps_net, const Tensor& x) {
+        return dm::losses::denoising_eps(eps_net, x, kDsmSigma, rng());
+      },
+      -1.0 / kDsmSigma, error_ps));
   // ANCHOR_END: three_losses
 
   // Each loss differs from the Fisher divergence by a constant; shift them onto it:
@@ -195,24 +211,36 @@ std::vector<Fit> three_losses(const dm::Chapter& ch, const Sizes& sz, dm::Metric
   m["dsm_sigma"] = kDsmSigma;
   m["fisher_constant_p"] = c_p;
   dm::plot::Figure fig(1, 2, 1400, 480);
-  auto& ax_err = fig.ax(0).title("score error E‖s_θ − ∇log p‖² / E‖∇log p‖² (DSM: against p_σ)")
-                     .xlabel("training step").ylabel("relative score error").logy();
-  auto& ax_loss = fig.ax(1).title("the losses, shifted by their θ-free constants").xlabel("training step")
-                      .ylabel("loss + constant ≈ E‖s_θ − ∇log p‖²").yrange(-1, 8);
+  auto& ax_err = fig.ax(0)
+                     .title("score error E‖s_θ − ∇log p‖² / E‖∇log p‖² (DSM: against p_σ)")
+                     .xlabel("training step")
+                     .ylabel("relative score error")
+                     .logy();
+  auto& ax_loss = fig.ax(1)
+                      .title("the losses, shifted by their θ-free constants")
+                      .xlabel("training step")
+                      .ylabel("loss + constant ≈ E‖s_θ − ∇log p‖²")
+                      .yrange(-1, 8);
   for (size_t i = 0; i < fits.size(); ++i) {
     auto& f = fits[i];
     Vec shifted = f.losses;
     for (auto& v : shifted) {
       if (f.name.rfind("SSM", 0) == 0) v += c_p;
-      if (f.name.rfind("DSM", 0) == 0) v = v / (kDsmSigma * kDsmSigma) - (2.0 / (kDsmSigma * kDsmSigma) - c_ps);
+      if (f.name.rfind("DSM", 0) == 0)
+        v = v / (kDsmSigma * kDsmSigma) - (2.0 / (kDsmSigma * kDsmSigma) - c_ps);
     }
     ax_err.line(f.steps, f.errors, f.name);
     ax_loss.line(f.steps, shifted, f.name);
     const double err_p = error_p(f.score);
-    std::printf("  %-20s %5.1f s   relative score error vs p: %.4f%s\n", f.name.c_str(), f.seconds, err_p,
-                f.name.rfind("DSM", 0) == 0 ? ("   (vs p_σ: " + std::to_string(f.errors.back()).substr(0, 6) + ")").c_str() : "");
-    m["fits"][f.id] = {{"relative_error_vs_p", err_p}, {"relative_error_final", f.errors.back()},
-                         {"seconds", f.seconds}, {"loss_last", f.losses.back()}};
+    std::printf("  %-20s %5.1f s   relative score error vs p: %.4f%s\n", f.name.c_str(), f.seconds,
+                err_p,
+                f.name.rfind("DSM", 0) == 0
+                    ? ("   (vs p_σ: " + std::to_string(f.errors.back()).substr(0, 6) + ")").c_str()
+                    : "");
+    m["fits"][f.id] = {{"relative_error_vs_p", err_p},
+                       {"relative_error_final", f.errors.back()},
+                       {"seconds", f.seconds},
+                       {"loss_last", f.losses.back()}};
   }
   std::printf("  E_p‖∇log p‖² = %.3f (the SSM constant)\n", c_p);
   fig.save(ch.out("three_losses"));
@@ -237,13 +265,20 @@ void manifold(const dm::Chapter& ch, const Sizes& sz, dm::MetricsFile& metrics) 
   const double sigma = kManifoldSigma;
   // ANCHOR: manifold_fits
   // v.1: SSM on the raw points. v.2: SSM or DSM on points blurred by σ.
-  auto v1 = train("ssm_raw", "SSM on the circle", sz.manifold_steps, [](int64_t n) { return circle(n); }, sz.batch,
-                  [](const Field& s, const Tensor& x) { return dm::losses::sliced_sm(s, x, rng()); }, 1.0);
-  auto v2_ssm = train("ssm_sigma", "SSM, σ = 0.1", sz.manifold_steps, [&](int64_t n) { return circle(n, sigma); }, sz.batch,
-                      [](const Field& s, const Tensor& x) { return dm::losses::sliced_sm(s, x, rng()); }, 1.0);
-  auto v2_dsm = train("dsm_sigma", "DSM, σ = 0.1", sz.manifold_steps, [](int64_t n) { return circle(n); }, sz.batch,
-                      [&](const Field& e, const Tensor& x) { return dm::losses::denoising_eps(e, x, sigma, rng()); },
-                      -1.0 / sigma);
+  auto v1 = train(
+      "ssm_raw", "SSM on the circle", sz.manifold_steps, [](int64_t n) { return circle(n); },
+      sz.batch, [](const Field& s, const Tensor& x) { return dm::losses::sliced_sm(s, x, rng()); },
+      1.0);
+  auto v2_ssm = train(
+      "ssm_sigma", "SSM, σ = 0.1", sz.manifold_steps, [&](int64_t n) { return circle(n, sigma); },
+      sz.batch, [](const Field& s, const Tensor& x) { return dm::losses::sliced_sm(s, x, rng()); },
+      1.0);
+  auto v2_dsm = train(
+      "dsm_sigma", "DSM, σ = 0.1", sz.manifold_steps, [](int64_t n) { return circle(n); }, sz.batch,
+      [&](const Field& e, const Tensor& x) {
+        return dm::losses::denoising_eps(e, x, sigma, rng());
+      },
+      -1.0 / sigma);
   // ANCHOR_END: manifold_fits
 
   // Langevin with each learned score from N(0, I). Δt is small enough for the
@@ -261,23 +296,30 @@ void manifold(const dm::Chapter& ch, const Sizes& sz, dm::MetricsFile& metrics) 
   std::vector<std::pair<std::string, Tensor>> shown = {{"data: the unit circle", circle(n)}};
   for (auto* f : {&v1, &v2_ssm, &v2_dsm}) {
     auto model = as_model(f->score);
-    auto x = dm::langevin::ula(model, torch::randn({n, 2}, torch::kFloat64), dt, sz.langevin_steps, rng(), 1.0, {},
-                               "Langevin, " + f->name);
+    auto x = dm::langevin::ula(model, torch::randn({n, 2}, torch::kFloat64), dt, sz.langevin_steps,
+                               rng(), 1.0, {}, "Langevin, " + f->name);
     const auto finite = x.isfinite().all(1);
     const double diverged = 1.0 - finite.to(torch::kFloat64).mean().item<double>();
     const auto xf = x.index({finite});
     const auto r = xf.norm(2, 1);
-    const double near = xf.size(0) ? (r - 1).abs().lt(2 * sigma).to(torch::kFloat64).sum().item<double>() / double(n) : 0.0;
-    const double ed = xf.size(0) == n ? dm::metrics::energy_distance(x, circle(n, sigma)) : INFINITY;
+    const double near =
+        xf.size(0)
+            ? (r - 1).abs().lt(2 * sigma).to(torch::kFloat64).sum().item<double>() / double(n)
+            : 0.0;
+    const double ed =
+        xf.size(0) == n ? dm::metrics::energy_distance(x, circle(n, sigma)) : INFINITY;
     // The size of the learned score on the data: SSM v.1 drives it up without bound.
     const double score_norm = f->score(circle(1000)).norm(2, 1).mean().item<double>();
-    std::printf("  %-18s final loss %10.4g | Langevin: %5.1f%% diverged, %5.1f%% within 2σ of the circle,"
-                " energy distance to p_σ %.4f (floor %.4f) | mean ‖s‖ on the circle %.3g\n",
-                f->name.c_str(), f->losses.back(), 100 * diverged, 100 * near, ed, floor.mean, score_norm);
-    m["fits"][f->id] = {{"loss_last", f->losses.back()}, {"diverged_fraction", diverged},
-                          {"within_2sigma_fraction", near},
-                          {"energy_distance", std::isfinite(ed) ? nlohmann::json(ed) : nlohmann::json(nullptr)},
-                          {"mean_score_norm_on_circle", score_norm}};
+    std::printf(
+        "  %-18s final loss %10.4g | Langevin: %5.1f%% diverged, %5.1f%% within 2σ of the circle,"
+        " energy distance to p_σ %.4f (floor %.4f) | mean ‖s‖ on the circle %.3g\n",
+        f->name.c_str(), f->losses.back(), 100 * diverged, 100 * near, ed, floor.mean, score_norm);
+    m["fits"][f->id] = {
+        {"loss_last", f->losses.back()},
+        {"diverged_fraction", diverged},
+        {"within_2sigma_fraction", near},
+        {"energy_distance", std::isfinite(ed) ? nlohmann::json(ed) : nlohmann::json(nullptr)},
+        {"mean_score_norm_on_circle", score_norm}};
     shown.push_back({"Langevin, " + f->name, xf});
   }
 
@@ -291,9 +333,12 @@ void manifold(const dm::Chapter& ch, const Sizes& sz, dm::MetricsFile& metrics) 
   metrics.figure("manifold_samples.svg");
 
   dm::plot::Figure loss(1, 1, 900, 420);
-  loss.ax().title("SSM loss on the circle falls without bound; blurred by σ it settles")
-      .xlabel("training step").ylabel("loss (running mean)")
-      .line(v1.steps, v1.losses, "SSM on the circle (v.1)").line(v2_ssm.steps, v2_ssm.losses, "SSM, σ = 0.1 (v.2)");
+  loss.ax()
+      .title("SSM loss on the circle falls without bound; blurred by σ it settles")
+      .xlabel("training step")
+      .ylabel("loss (running mean)")
+      .line(v1.steps, v1.losses, "SSM on the circle (v.1)")
+      .line(v2_ssm.steps, v2_ssm.losses, "SSM, σ = 0.1 (v.2)");
   loss.save(ch.out("manifold_loss"));
   metrics.figure("manifold_loss.svg");
 }
@@ -306,7 +351,8 @@ void manifold(const dm::Chapter& ch, const Sizes& sz, dm::MetricsFile& metrics) 
 double left_mass(const dm::toy::GaussianMixture& p, double std) {
   double mass = 0;
   for (int64_t k = 0; k < p.components(); ++k)
-    mass += p.weights()[k].item<double>() * 0.5 * std::erfc(p.means()[k][0].item<double>() / (std * std::sqrt(2.0)));
+    mass += p.weights()[k].item<double>() * 0.5 *
+            std::erfc(p.means()[k][0].item<double>() / (std * std::sqrt(2.0)));
   return mass;
 }
 
@@ -317,48 +363,69 @@ void slow_mixing(const dm::Chapter& ch, const Sizes& sz, dm::MetricsFile& metric
   Vec ks;
   for (int64_t k = 10; k <= sz.mixing_steps; k = int64_t(double(k) * 1.5)) ks.push_back(double(k));
   ks.push_back(double(sz.mixing_steps));
-  const double floor = std::sqrt(0.8 * 0.2 / double(n));  // the binomial std of a fraction at n chains
+  const double floor =
+      std::sqrt(0.8 * 0.2 / double(n));  // the binomial std of a fraction at n chains
   auto& m = metrics["slow_mixing"];
   m["dt"] = dt;
   m["chains"] = n;
   m["steps"] = sz.mixing_steps;
   m["weight_error_floor"] = floor;
   dm::plot::Figure fig(1, 2, 1400, 460);
-  auto& ax = fig.ax(0).title("mode weight error |P̂(x_1 < 0) − P(x_1 < 0)| of Langevin, exact score")
-                 .xlabel("Langevin step k (Δt = 0.05)").ylabel("weight error").logx().logy();
+  auto& ax = fig.ax(0)
+                 .title("mode weight error |P̂(x_1 < 0) − P(x_1 < 0)| of Langevin, exact score")
+                 .xlabel("Langevin step k (Δt = 0.05)")
+                 .ylabel("weight error")
+                 .logx()
+                 .logy();
   Tensor far_chains;
   int i = 0;
   for (double half_gap : {1.25, 3.0}) {
-    auto p = dm::toy::GaussianMixture::isotropic(torch::tensor({0.8, 0.2}, torch::kFloat64),
-                                                 torch::tensor({-half_gap, 0.0, half_gap, 0.0}, torch::kFloat64).reshape({2, 2}),
-                                                 torch::full({2}, std, torch::kFloat64));
+    auto p = dm::toy::GaussianMixture::isotropic(
+        torch::tensor({0.8, 0.2}, torch::kFloat64),
+        torch::tensor({-half_gap, 0.0, half_gap, 0.0}, torch::kFloat64).reshape({2, 2}),
+        torch::full({2}, std, torch::kFloat64));
     const double exact = left_mass(p, std);
     Vec err;
     // ANCHOR: slow_mixing
     // Chains start broad, N(0, 2²I): about half fall into each basin, and must
     // then cross the low-density gap to correct the 50/50 split to 80/20.
     auto x0 = 2.0 * torch::randn({n, 2}, torch::kFloat64);
-    auto x = dm::langevin::ula(p, x0, dt, sz.mixing_steps, rng(), 1.0, [&](int64_t k, const Tensor& xk) {
-      if (std::find(ks.begin(), ks.end(), double(k)) != ks.end())
-        err.push_back(std::abs(xk.select(1, 0).lt(0).to(torch::kFloat64).mean().item<double>() - exact));
-    }, "Langevin, modes ±" + std::to_string(half_gap).substr(0, 4));
+    auto x = dm::langevin::ula(
+        p, x0, dt, sz.mixing_steps, rng(), 1.0,
+        [&](int64_t k, const Tensor& xk) {
+          if (std::find(ks.begin(), ks.end(), double(k)) != ks.end())
+            err.push_back(
+                std::abs(xk.select(1, 0).lt(0).to(torch::kFloat64).mean().item<double>() - exact));
+        },
+        "Langevin, modes ±" + std::to_string(half_gap).substr(0, 4));
     // ANCHOR_END: slow_mixing
     const std::string key = half_gap < 2 ? "near_modes" : "far_modes";
-    std::printf("  modes at ±%.2f: weight error after %lld steps %.4f (after %lld: %.4f); binomial floor %.4f\n", half_gap,
-                (long long)ks.front(), err.front(), (long long)ks.back(), err.back(), floor);
-    m[key] = {{"half_gap", half_gap}, {"exact_left_mass", exact}, {"steps", ks}, {"weight_error", err}};
-    ax.linepoints(ks, err, "modes at ±" + std::to_string(half_gap).substr(0, 4), {dm::plot::color(i++)});
+    std::printf(
+        "  modes at ±%.2f: weight error after %lld steps %.4f (after %lld: %.4f); binomial floor "
+        "%.4f\n",
+        half_gap, (long long)ks.front(), err.front(), (long long)ks.back(), err.back(), floor);
+    m[key] = {
+        {"half_gap", half_gap}, {"exact_left_mass", exact}, {"steps", ks}, {"weight_error", err}};
+    ax.linepoints(ks, err, "modes at ±" + std::to_string(half_gap).substr(0, 4),
+                  {dm::plot::color(i++)});
     if (half_gap > 2) far_chains = x;
   }
   ax.hline(floor, "binomial floor", {"#777777", 1.5, 0.4, 1.0, true});
-  fig.ax(1).title("modes at ±3: where the chains are after " + std::to_string(sz.mixing_steps) + " steps")
-      .xlabel("x_1").ylabel("density").histogram(col(far_chains, 0), 80, "chains", {}, std::pair{-5.0, 5.0})
-      .line(dm::plot::to_vec(torch::linspace(-5, 5, 401, torch::kFloat64)),
-            [&] {
-              auto xs = torch::linspace(-5, 5, 401, torch::kFloat64);
-              auto dens = 0.8 * torch::exp(-(xs + 3).pow(2) / (2 * std * std)) + 0.2 * torch::exp(-(xs - 3).pow(2) / (2 * std * std));
-              return dm::plot::to_vec(dens / (std * std::sqrt(2 * M_PI)));
-            }(), "exact marginal");
+  fig.ax(1)
+      .title("modes at ±3: where the chains are after " + std::to_string(sz.mixing_steps) +
+             " steps")
+      .xlabel("x_1")
+      .ylabel("density")
+      .histogram(col(far_chains, 0), 80, "chains", {}, std::pair{-5.0, 5.0})
+      .line(
+          dm::plot::to_vec(torch::linspace(-5, 5, 401, torch::kFloat64)),
+          [&] {
+            auto xs = torch::linspace(-5, 5, 401, torch::kFloat64);
+            auto dens = 0.8 * torch::exp(-(xs + 3).pow(2) / (2 * std * std)) +
+                        0.2 * torch::exp(-(xs - 3).pow(2) / (2 * std * std));
+            return dm::plot::to_vec(dens / (std * std::sqrt(2 * M_PI)));
+          }(),
+          "exact marginal");
   fig.save(ch.out("slow_mixing"));
   metrics.figure("slow_mixing.svg");
 }
@@ -366,7 +433,8 @@ void slow_mixing(const dm::Chapter& ch, const Sizes& sz, dm::MetricsFile& metric
 // ---------------------------------------------------------------------------
 // 4. Problem 3: the learned score is wrong where data is rare
 // ---------------------------------------------------------------------------
-void low_density(const dm::Chapter& ch, const Sizes& sz, const std::vector<Fit>& fits, dm::MetricsFile& metrics) {
+void low_density(const dm::Chapter& ch, const Sizes& sz, const std::vector<Fit>& fits,
+                 dm::MetricsFile& metrics) {
   std::cout << "\n[4/4] problem 3: score error against the density\n";
   const auto p = three_modes();
   const double lo = -5, hi = 5;
@@ -380,8 +448,11 @@ void low_density(const dm::Chapter& ch, const Sizes& sz, const std::vector<Fit>&
   Vec centres;
   for (double b = -1; b > -30; b -= 2) centres.push_back(b);
   dm::plot::Figure fig(1, 3, 1800, 520);
-  auto& ax = fig.ax(2).title("score error against density (median over grid points)")
-                 .xlabel("log p(x) − max log p  (nats; left = rare)").ylabel("‖s_θ − ∇log p‖ / ‖∇log p‖").logy();
+  auto& ax = fig.ax(2)
+                 .title("score error against density (median over grid points)")
+                 .xlabel("log p(x) − max log p  (nats; left = rare)")
+                 .ylabel("‖s_θ − ∇log p‖ / ‖∇log p‖")
+                 .logy();
   auto& m = metrics["low_density"];
   m["grid"] = n;
   m["bins_log_p"] = centres;
@@ -389,14 +460,22 @@ void low_density(const dm::Chapter& ch, const Sizes& sz, const std::vector<Fit>&
   // Real data is a finite set: train on 500 fixed samples (minibatches drawn
   // from them, many epochs), as one would with a data set.
   const auto data = p.sample(500, rng());
-  auto from_data = [&](int64_t b) { return data.index({torch::randint(data.size(0), {b}, torch::kLong)}); };
+  auto from_data = [&](int64_t b) {
+    return data.index({torch::randint(data.size(0), {b}, torch::kLong)});
+  };
   std::vector<Fit> finite;
-  finite.push_back(train("esm_500", "ESM, 500 samples", sz.train_steps, from_data, sz.batch, [&](const Field& s, const Tensor& x) {
-    return dm::losses::explicit_sm(s, x, p.score(x.to(torch::kFloat64)).to(x.dtype()));
-  }, 1.0));
-  finite.push_back(train("dsm_500", "DSM, 500 samples", sz.train_steps, from_data, sz.batch, [](const Field& e, const Tensor& x) {
-    return dm::losses::denoising_eps(e, x, kDsmSigma, rng());
-  }, -1.0 / kDsmSigma));
+  finite.push_back(train(
+      "esm_500", "ESM, 500 samples", sz.train_steps, from_data, sz.batch,
+      [&](const Field& s, const Tensor& x) {
+        return dm::losses::explicit_sm(s, x, p.score(x.to(torch::kFloat64)).to(x.dtype()));
+      },
+      1.0));
+  finite.push_back(train(
+      "dsm_500", "DSM, 500 samples", sz.train_steps, from_data, sz.batch,
+      [](const Field& e, const Tensor& x) {
+        return dm::losses::denoising_eps(e, x, kDsmSigma, rng());
+      },
+      -1.0 / kDsmSigma));
   // ANCHOR_END: finite_data
   std::vector<const Fit*> all = {&fits[0], &fits[1], &fits[3], &finite[0], &finite[1]};
   Tensor shown_err;
@@ -421,9 +500,15 @@ void low_density(const dm::Chapter& ch, const Sizes& sz, const std::vector<Fit>&
     // ANCHOR_END: low_density
     ax.linepoints(xs, med, f.name, {dm::plot::color(c++)});
     const double high = med.front(), low = med.back();
-    std::printf("  %-20s median relative error: %.3f where log p is within 2 nats of its max, %.3f at %.0f nats below\n",
-                f.name.c_str(), high, low, -xs.back());
-    m["fits"][f.id] = {{"bins", xs}, {"median_relative_error", med}, {"dense", high}, {"rare", low}, {"rare_log_p", xs.back()}};
+    std::printf(
+        "  %-20s median relative error: %.3f where log p is within 2 nats of its max, %.3f at %.0f "
+        "nats below\n",
+        f.name.c_str(), high, low, -xs.back());
+    m["fits"][f.id] = {{"bins", xs},
+                       {"median_relative_error", med},
+                       {"dense", high},
+                       {"rare", low},
+                       {"rare_log_p", xs.back()}};
     if (f.id == "dsm_500") shown_err = err;
   }
 
@@ -439,12 +524,26 @@ void low_density(const dm::Chapter& ch, const Sizes& sz, const std::vector<Fit>&
     learned = arrows(finite[1].score(coarse));
   }
   const auto exact_arrows = arrows(p.score(coarse));
-  fig.ax(0).title("density, exact score (white), DSM on 500 samples (orange)").xlabel("x_1").ylabel("x_2")
-      .equal_aspect().xrange(lo, hi).yrange(lo, hi).heatmap(as_rows(logp.exp(), n), lo, hi, lo, hi, 6)
-      .vectors(col(coarse, 0), col(coarse, 1), col(exact_arrows, 0), col(exact_arrows, 1), 0.45, "exact", {"#ffffff", 1.2})
-      .vectors(col(coarse, 0), col(coarse, 1), col(learned, 0), col(learned, 1), 0.45, "learned", {"#E69F00", 1.2});
-  fig.ax(1).title("log_{10} relative error, DSM on 500 samples").xlabel("x_1").ylabel("x_2").equal_aspect()
-      .xrange(lo, hi).yrange(lo, hi).heatmap(as_rows(shown_err.clamp_min(1e-4).log10(), n), lo, hi, lo, hi, 6);
+  fig.ax(0)
+      .title("density, exact score (white), DSM on 500 samples (orange)")
+      .xlabel("x_1")
+      .ylabel("x_2")
+      .equal_aspect()
+      .xrange(lo, hi)
+      .yrange(lo, hi)
+      .heatmap(as_rows(logp.exp(), n), lo, hi, lo, hi, 6)
+      .vectors(col(coarse, 0), col(coarse, 1), col(exact_arrows, 0), col(exact_arrows, 1), 0.45,
+               "exact", {"#ffffff", 1.2})
+      .vectors(col(coarse, 0), col(coarse, 1), col(learned, 0), col(learned, 1), 0.45, "learned",
+               {"#E69F00", 1.2});
+  fig.ax(1)
+      .title("log_{10} relative error, DSM on 500 samples")
+      .xlabel("x_1")
+      .ylabel("x_2")
+      .equal_aspect()
+      .xrange(lo, hi)
+      .yrange(lo, hi)
+      .heatmap(as_rows(shown_err.clamp_min(1e-4).log10(), n), lo, hi, lo, hi, 6);
   fig.save(ch.out("low_density"));
   metrics.figure("low_density.svg");
 }
@@ -454,7 +553,9 @@ void low_density(const dm::Chapter& ch, const Sizes& sz, const std::vector<Fit>&
 int main(int argc, char** argv) {
   return dm::run_main([&] {
     // Small MLPs on 2D batches: one thread is fastest (a second only adds synchronisation).
-    dm::Chapter chapter("02_score_matching", "Chapter 02: score matching (ESM, SSM, DSM) and why naive Langevin fails", 1);
+    dm::Chapter chapter("02_score_matching",
+                        "Chapter 02: score matching (ESM, SSM, DSM) and why naive Langevin fails",
+                        1);
     const auto& opt = chapter.parse(argc, argv);
     dm::plot::require_gnuplot();
     const Sizes sz = sizes_for(opt.quick);
@@ -466,7 +567,8 @@ int main(int argc, char** argv) {
     low_density(chapter, sz, fits, metrics);
 
     const auto path = metrics.write();
-    std::cout << "\nfigures and metrics written to " << opt.out.string() << "/ (" << path.filename().string()
-              << ", " << metrics.data()["figures"].size() << " figures)\n";
+    std::cout << "\nfigures and metrics written to " << opt.out.string() << "/ ("
+              << path.filename().string() << ", " << metrics.data()["figures"].size()
+              << " figures)\n";
   });
 }

@@ -10,11 +10,13 @@ torch::Tensor explicit_sm(const Field& score, const torch::Tensor& x, const torc
 // ANCHOR_END: sol_explicit_sm
 
 // ANCHOR: sol_directional_derivative
-torch::Tensor directional_derivative(const Field& score, const torch::Tensor& x, const torch::Tensor& nu) {
+torch::Tensor directional_derivative(const Field& score, const torch::Tensor& x,
+                                     const torch::Tensor& nu) {
   torch::AutoGradMode grad_on(true);
   auto h = torch::zeros({x.size(0), 1}, x.options()).requires_grad_(true);
   const auto f = (nu * score(x.detach() + h * nu)).sum();  // row n depends on h_n only
-  return torch::autograd::grad({f}, {h}, {}, /*retain_graph=*/true, /*create_graph=*/true)[0].squeeze(1);
+  return torch::autograd::grad({f}, {h}, {}, /*retain_graph=*/true, /*create_graph=*/true)[0]
+      .squeeze(1);
 }
 // ANCHOR_END: sol_directional_derivative
 
@@ -25,7 +27,8 @@ torch::Tensor sliced_sm(const Field& score, const torch::Tensor& x, const torch:
 // ANCHOR_END: sol_sliced_sm
 
 // ANCHOR: sol_denoising_eps
-torch::Tensor denoising_eps(const Field& eps_net, const torch::Tensor& x, double sigma, const torch::Tensor& eps) {
+torch::Tensor denoising_eps(const Field& eps_net, const torch::Tensor& x, double sigma,
+                            const torch::Tensor& eps) {
   return (eps_net(x + sigma * eps) - eps).pow(2).sum(1).mean();
 }
 // ANCHOR_END: sol_denoising_eps

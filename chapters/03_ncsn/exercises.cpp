@@ -23,9 +23,11 @@ torch::Tensor ncsn_loss(const EpsNet& eps_net, const torch::Tensor& x, const tor
       "then x̃ = x + σ ε and the mean of (ε_θ(x̃, σ) − ε)² over every entry");
 }
 
-torch::Tensor annealed_level(const Score& score, torch::Tensor x, double sigma, double alpha, const torch::Tensor& z) {
+torch::Tensor annealed_level(const Score& score, torch::Tensor x, double sigma, double alpha,
+                             const torch::Tensor& z) {
   throw dm::Error(
-      "not implemented yet: exercise 3.2 — loop k over z.size(0): x = x + α/2 · score(x, σ) + √α · z[k]");
+      "not implemented yet: exercise 3.2 — loop k over z.size(0): x = x + α/2 · score(x, σ) + √α · "
+      "z[k]");
 }
 
 double variance_ratio_after(double a, double gamma, int T) {

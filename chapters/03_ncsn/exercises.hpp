@@ -17,7 +17,8 @@
 namespace ex03 {
 
 // ε_θ(x̃, σ): a noise-predicting network with a noise level per row.
-using EpsNet = std::function<torch::Tensor(const torch::Tensor& x_noisy, const torch::Tensor& sigma)>;
+using EpsNet =
+    std::function<torch::Tensor(const torch::Tensor& x_noisy, const torch::Tensor& sigma)>;
 // s(x, σ): a score with one noise level for the whole batch.
 using Score = std::function<torch::Tensor(const torch::Tensor& x, double sigma)>;
 
@@ -35,7 +36,8 @@ torch::Tensor ncsn_loss(const EpsNet& eps_net, const torch::Tensor& x, const tor
 // Exercise 3.2 — one level of annealed Langevin dynamics: T = z.size(0) steps
 //   x ← x + (α/2) s(x, σ) + √α z_k,   k = 0, …, T−1,
 // with the step α and the noises z [T, N, D] given. Returns the final x.
-torch::Tensor annealed_level(const Score& score, torch::Tensor x, double sigma, double alpha, const torch::Tensor& z);
+torch::Tensor annealed_level(const Score& score, torch::Tensor x, double sigma, double alpha,
+                             const torch::Tensor& z);
 // ANCHOR_END: ex_annealed_level
 
 // ANCHOR: ex_variance_ratio

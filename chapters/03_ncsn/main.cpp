@@ -66,8 +66,8 @@ struct Options {
 };
 
 struct Sizes {
-  int64_t toy_chains, toy_train_steps, image_train_steps, batch, fid_samples, sample_levels, steps_per_level,
-      distance_images;
+  int64_t toy_chains, toy_train_steps, image_train_steps, batch, fid_samples, sample_levels,
+      steps_per_level, distance_images;
 };
 Sizes sizes_for(bool quick) {
   if (quick) return {1000, 1500, 300, 16, 64, 20, 5, 300};
@@ -90,12 +90,15 @@ Vec col(const Tensor& x, int64_t j) { return dm::plot::to_vec(x.select(1, j).to(
 // The mixture of chapter 02's slow-mixing experiment: weight 0.8 at (−3, 0),
 // 0.2 at (3, 0), std 0.5. Plain Langevin kept the 50/50 split it started with.
 dm::toy::GaussianMixture two_modes() {
-  return dm::toy::GaussianMixture::isotropic(torch::tensor({0.8, 0.2}, torch::kFloat64),
-                                             torch::tensor({-3.0, 0.0, 3.0, 0.0}, torch::kFloat64).reshape({2, 2}),
-                                             torch::full({2}, 0.5, torch::kFloat64));
+  return dm::toy::GaussianMixture::isotropic(
+      torch::tensor({0.8, 0.2}, torch::kFloat64),
+      torch::tensor({-3.0, 0.0, 3.0, 0.0}, torch::kFloat64).reshape({2, 2}),
+      torch::full({2}, 0.5, torch::kFloat64));
 }
 
-double left_fraction(const Tensor& x) { return x.select(1, 0).lt(0).to(torch::kFloat64).mean().item<double>(); }
+double left_fraction(const Tensor& x) {
+  return x.select(1, 0).lt(0).to(torch::kFloat64).mean().item<double>();
+}
 
 void toy_2d(const dm::Chapter& ch, const Sizes& sz, dm::MetricsFile& metrics) {
   std::cout << "\n[1/6] 2D: annealed Langevin on two far-apart modes (weights 0.8 / 0.2)\n";
@@ -111,8 +114,10 @@ void toy_2d(const dm::Chapter& ch, const Sizes& sz, dm::MetricsFile& metrics) {
   ao.steps_per_level = 100;
   ao.step_lr = 0.01;  // α_L = 0.01 at σ_L = 0.1; α_1 = 36 at σ_1 = 6
   // ANCHOR_END: toy_sigmas
-  const double target = 0.8;  // the exact mass left of x_1 = 0 (to 1e-9: the modes are 6 std from 0)
-  const double floor = std::sqrt(0.8 * 0.2 / double(n));  // binomial std of the fraction at n chains
+  const double target =
+      0.8;  // the exact mass left of x_1 = 0 (to 1e-9: the modes are 6 std from 0)
+  const double floor =
+      std::sqrt(0.8 * 0.2 / double(n));  // binomial std of the fraction at n chains
   auto& m = metrics["toy_2d"];
   m["chains"] = n;
   m["sigmas"] = sigmas.values;
@@ -125,8 +130,9 @@ void toy_2d(const dm::Chapter& ch, const Sizes& sz, dm::MetricsFile& metrics) {
   auto exact_pm = dm::toy::PerturbedMixture(mixture, ve, dm::Prediction::score);
   // Energy distance to the blurred target p_{σ_L} (what the sampler aims at).
   const auto target_pl = exact_pm.at(sigmas.min());
-  const auto ed_floor = dm::metrics::noise_floor([&](int64_t k) { return target_pl.sample(k, rng()); }, std::min<int64_t>(n, 2000),
-                                                 dm::metrics::energy_distance);
+  const auto ed_floor =
+      dm::metrics::noise_floor([&](int64_t k) { return target_pl.sample(k, rng()); },
+                               std::min<int64_t>(n, 2000), dm::metrics::energy_distance);
   m["energy_distance_noise_floor"] = {{"mean", ed_floor.mean}, {"std", ed_floor.std}};
 
   // The weight left of 0 after each level, for the figure.
@@ -142,7 +148,9 @@ void toy_2d(const dm::Chapter& ch, const Sizes& sz, dm::MetricsFile& metrics) {
     Run r{name, {}, {}};
     dm::RunOptions ro;
     ro.progress_label = name;
-    ro.callback = [&](const dm::StepEvent& e) { r.weight_by_level.push_back(left_fraction(e.result.x)); };
+    ro.callback = [&](const dm::StepEvent& e) {
+      r.weight_by_level.push_back(left_fraction(e.result.x));
+    };
     // ANCHOR: toy_annealed
     // Start from the blurriest density, ≈ N(0, σ_1² I), and walk down the levels.
     auto x0 = sigmas.max() * torch::randn({n, 2}, torch::kFloat64);
@@ -174,10 +182,13 @@ void toy_2d(const dm::Chapter& ch, const Sizes& sz, dm::MetricsFile& metrics) {
   // ANCHOR: train_toy
   // s_θ(x, σ) = −ε_θ(x, σ)/σ: the net predicts ε from x/√(1+σ²) and a log-σ label (NetSpec::ncsn).
   dm::nn::NetModel learned(net, spec, ve);
-  auto result = trainer.run([&](int64_t) {
-    auto x0 = mixture.sample(512, rng()).to(torch::kFloat32);
-    return dm::ncsn::loss(learned, sigmas, x0, rng());  // a random level per row: ‖ε_θ(x + σ_i ε, σ_i) − ε‖²
-  }, ch.out("toy_mlp.pt"), false, {}, "train s_θ(x, σ)");
+  auto result = trainer.run(
+      [&](int64_t) {
+        auto x0 = mixture.sample(512, rng()).to(torch::kFloat32);
+        return dm::ncsn::loss(learned, sigmas, x0,
+                              rng());  // a random level per row: ‖ε_θ(x + σ_i ε, σ_i) − ε‖²
+      },
+      ch.out("toy_mlp.pt"), false, {}, "train s_θ(x, σ)");
   // ANCHOR_END: train_toy
   fs::remove(ch.out("toy_mlp.pt"));
   {
@@ -192,22 +203,28 @@ void toy_2d(const dm::Chapter& ch, const Sizes& sz, dm::MetricsFile& metrics) {
   for (double dt : {alpha_l, 0.25}) {
     Run r{dt == alpha_l ? "single σ = σ_L, step α_L" : "single σ = σ_L, step 0.25", {}, {}};
     auto p_sl = target_pl;
-    r.x = dm::langevin::ula(p_sl, sigmas.max() * torch::randn({n, 2}, torch::kFloat64), dt,
-                            sigmas.levels() * ao.steps_per_level, rng(), 1.0,
-                            [&](int64_t k, const Tensor& x) {
-                              if (k % ao.steps_per_level == 0) r.weight_by_level.push_back(left_fraction(x));
-                            },
-                            r.name);
+    r.x = dm::langevin::ula(
+        p_sl, sigmas.max() * torch::randn({n, 2}, torch::kFloat64), dt,
+        sigmas.levels() * ao.steps_per_level, rng(), 1.0,
+        [&](int64_t k, const Tensor& x) {
+          if (k % ao.steps_per_level == 0) r.weight_by_level.push_back(left_fraction(x));
+        },
+        r.name);
     runs.push_back(r);
   }
 
-  const std::vector<std::string> keys = {"annealed_exact", "annealed_learned", "single_sigma", "single_sigma_big_step"};
+  const std::vector<std::string> keys = {"annealed_exact", "annealed_learned", "single_sigma",
+                                         "single_sigma_big_step"};
   for (size_t i = 0; i < runs.size(); ++i) {
     const double w = left_fraction(runs[i].x);
     const double ed = dm::metrics::energy_distance(runs[i].x, target_pl.sample(n, rng()));
-    std::printf("  %-32s weight left %.4f (exact 0.8, floor ±%.4f), error %.4f; energy distance %.4f (floor %.4f)\n",
-                runs[i].name.c_str(), w, floor, std::abs(w - target), ed, ed_floor.mean);
-    m[keys[i]] = {{"left_weight", w}, {"weight_error", std::abs(w - target)}, {"energy_distance", ed},
+    std::printf(
+        "  %-32s weight left %.4f (exact 0.8, floor ±%.4f), error %.4f; energy distance %.4f "
+        "(floor %.4f)\n",
+        runs[i].name.c_str(), w, floor, std::abs(w - target), ed, ed_floor.mean);
+    m[keys[i]] = {{"left_weight", w},
+                  {"weight_error", std::abs(w - target)},
+                  {"energy_distance", ed},
                   {"weight_by_level", runs[i].weight_by_level}};
   }
   m["learned_loss_first"] = result.losses.front();
@@ -215,8 +232,8 @@ void toy_2d(const dm::Chapter& ch, const Sizes& sz, dm::MetricsFile& metrics) {
 
   dm::plot::Figure fig(1, 4, 1800, 430);
   auto scatter = [&](int i, const std::string& title, const Tensor& x) {
-    fig.ax(i).title(title).equal_aspect().xrange(-5.5, 5.5).yrange(-5.5, 5.5)
-        .points(col(x, 0), col(x, 1), "", {dm::plot::color(i), 1, 0.3, 0.6});
+    fig.ax(i).title(title).equal_aspect().xrange(-5.5, 5.5).yrange(-5.5, 5.5).points(
+        col(x, 0), col(x, 1), "", {dm::plot::color(i), 1, 0.3, 0.6});
   };
   scatter(0, "exact samples (0.8 left, 0.2 right)", mixture.sample(n, rng()));
   scatter(1, "annealed Langevin, exact score", runs[0].x);
@@ -230,18 +247,26 @@ void toy_2d(const dm::Chapter& ch, const Sizes& sz, dm::MetricsFile& metrics) {
   for (double T : Ts) {
     auto o = ao;
     o.steps_per_level = int64_t(T);
-    auto x = dm::ncsn::annealed_langevin(exact_pm, sigmas.max() * torch::randn({n, 2}, torch::kFloat64), sigmas, rng(), o);
+    auto x = dm::ncsn::annealed_langevin(
+        exact_pm, sigmas.max() * torch::randn({n, 2}, torch::kFloat64), sigmas, rng(), o);
     sweep_error.push_back(std::abs(left_fraction(x) - target));
     std::printf("  exact score, T = %3d: weight error %.4f\n", int(T), sweep_error.back());
   }
   m["exact_T_sweep"] = {{"T", Ts}, {"weight_error", sweep_error}};
 
   dm::plot::Figure wfig(1, 2, 1600, 440);
-  wfig.ax(1).title("annealed Langevin, exact score: weight error vs steps per level")
-      .xlabel("T (Langevin steps at each of the 10 levels)").ylabel("|weight left − 0.8|").logx().logy()
-      .linepoints(Ts, sweep_error, "weight error").hline(floor, "binomial floor", {"#777777", 1.5, 0.4, 1.0, true});
-  auto& ax = wfig.ax(0).title("weight of the left mode after each block of 100 steps")
-                 .xlabel("level i (annealed) / steps ÷ 100 (single σ)").ylabel("fraction of chains with x_1 < 0")
+  wfig.ax(1)
+      .title("annealed Langevin, exact score: weight error vs steps per level")
+      .xlabel("T (Langevin steps at each of the 10 levels)")
+      .ylabel("|weight left − 0.8|")
+      .logx()
+      .logy()
+      .linepoints(Ts, sweep_error, "weight error")
+      .hline(floor, "binomial floor", {"#777777", 1.5, 0.4, 1.0, true});
+  auto& ax = wfig.ax(0)
+                 .title("weight of the left mode after each block of 100 steps")
+                 .xlabel("level i (annealed) / steps ÷ 100 (single σ)")
+                 .ylabel("fraction of chains with x_1 < 0")
                  .yrange(0.4, 0.9);
   for (size_t i = 0; i < runs.size(); ++i)
     ax.linepoints(level_axis, runs[i].weight_by_level, runs[i].name, {dm::plot::color(int(i))});
@@ -279,14 +304,17 @@ void ve_chain_check(const dm::Chapter& ch, const Sizes& sz, dm::MetricsFile& met
     std_x.push_back(diff.select(1, 0).std().item<double>());
     std_y.push_back(diff.select(1, 1).std().item<double>());
     // Against independent draws of x_0 + σ_k z (the closed-form marginal):
-    const auto direct = mixture.sample(n, rng()) + sigmas[k] * torch::randn({n, 2}, torch::kFloat64);
+    const auto direct =
+        mixture.sample(n, rng()) + sigmas[k] * torch::randn({n, 2}, torch::kFloat64);
     ed.push_back(dm::metrics::energy_distance(chain[k + 1], direct));
     auto fl = dm::metrics::noise_floor(
-        [&](int64_t j) { return mixture.sample(j, rng()) + sigmas[k] * torch::randn({j, 2}, torch::kFloat64); }, n,
-        dm::metrics::energy_distance, 5);
+        [&](int64_t j) {
+          return mixture.sample(j, rng()) + sigmas[k] * torch::randn({j, 2}, torch::kFloat64);
+        },
+        n, dm::metrics::energy_distance, 5);
     ed_floor.push_back(fl.mean + 3 * fl.std);
-    std::printf("  %8.3f %12.4f %12.4f %14.5f %14.5f\n", sigmas[k], std_x.back(), std_y.back(), ed.back(),
-                ed_floor.back());
+    std::printf("  %8.3f %12.4f %12.4f %14.5f %14.5f\n", sigmas[k], std_x.back(), std_y.back(),
+                ed.back(), ed_floor.back());
   }
   m["sigmas"] = sigmas;
   m["std_x"] = std_x;
@@ -294,13 +322,21 @@ void ve_chain_check(const dm::Chapter& ch, const Sizes& sz, dm::MetricsFile& met
   m["energy_distance"] = ed;
   m["energy_distance_floor_mean_plus_3std"] = ed_floor;
   dm::plot::Figure fig(1, 2, 1400, 440);
-  fig.ax(0).title("std of x_k − x_0 along the chain vs σ_k").xlabel("σ_k").ylabel("std").logx().logy()
+  fig.ax(0)
+      .title("std of x_k − x_0 along the chain vs σ_k")
+      .xlabel("σ_k")
+      .ylabel("std")
+      .logx()
+      .logy()
       .line(sigmas, sigmas, "σ_k (the closed form)", {"#777777", 1.5, 0.4, 1.0, true})
       .points(sigmas, std_x, "coordinate 1", {dm::plot::color(0), 2, 1.0, 1.0})
       .points(sigmas, std_y, "coordinate 2", {dm::plot::color(1), 2, 1.0, 1.0});
-  fig.ax(1).title("energy distance: chain vs x_0 + σ_k z").xlabel("σ_k").logx()
-      .linepoints(sigmas, ed, "chain vs closed form").line(sigmas, ed_floor, "noise floor (mean + 3 std)",
-                                                            {"#777777", 1.5, 0.4, 1.0, true});
+  fig.ax(1)
+      .title("energy distance: chain vs x_0 + σ_k z")
+      .xlabel("σ_k")
+      .logx()
+      .linepoints(sigmas, ed, "chain vs closed form")
+      .line(sigmas, ed_floor, "noise floor (mean + 3 std)", {"#777777", 1.5, 0.4, 1.0, true});
   fig.save(ch.out("ve_chain"));
   metrics.figure("ve_chain.svg");
 }
@@ -318,11 +354,15 @@ void image_levels(const dm::Chapter& ch, const Sizes& sz, const dm::data::Datase
   const double largest = d.max().item<double>();
   // ANCHOR_END: pairwise
   const double median = d.flatten().median().item<double>();
-  std::printf("  %lld images (%lld dimensions): largest pairwise distance %.1f, median %.1f; σ_1 = %.0f\n",
-              (long long)n, (long long)flat.size(1), largest, median, sigmas.max());
-  metrics["images"] = {{"distance_images", n}, {"largest_pairwise_distance", largest},
-                       {"median_pairwise_distance", median}, {"sigma_max", sigmas.max()},
-                       {"sigma_min", sigmas.min()}, {"levels", sigmas.levels()},
+  std::printf(
+      "  %lld images (%lld dimensions): largest pairwise distance %.1f, median %.1f; σ_1 = %.0f\n",
+      (long long)n, (long long)flat.size(1), largest, median, sigmas.max());
+  metrics["images"] = {{"distance_images", n},
+                       {"largest_pairwise_distance", largest},
+                       {"median_pairwise_distance", median},
+                       {"sigma_max", sigmas.max()},
+                       {"sigma_min", sigmas.min()},
+                       {"levels", sigmas.levels()},
                        {"gamma", sigmas.levels() > 1 ? sigmas.values[0] / sigmas.values[1] : 1.0}};
   // One image at ten of the levels (the same z throughout), shown clipped to [−1, 1].
   const auto x0 = data.images.slice(0, 0, 1).to(torch::kFloat64);
@@ -334,7 +374,8 @@ void image_levels(const dm::Chapter& ch, const Sizes& sz, const dm::data::Datase
     shown.push_back(sigmas.values[i]);
     frames.push_back(x0 + sigmas.values[i] * z);
   }
-  dm::image::save_grid(enlarge(torch::cat(frames).clamp(-1, 1)), ch.out("noise_levels.png"), int(frames.size()));
+  dm::image::save_grid(enlarge(torch::cat(frames).clamp(-1, 1)), ch.out("noise_levels.png"),
+                       int(frames.size()));
   metrics.figure("noise_levels.png");
   metrics["images"]["strip_sigmas"] = shown;
 }
@@ -364,8 +405,8 @@ nlohmann::json image_model_json(const dm::nn::UNetConfig& config, const dm::ncsn
 
 // ANCHOR: get_unet
 dm::app::TrainedImageModel get_unet(const dm::Chapter& ch, const Options& o, const Sizes& sz,
-                                    const dm::data::Dataset& train_set, const dm::ncsn::Sigmas& sigmas,
-                                    dm::MetricsFile& metrics) {
+                                    const dm::data::Dataset& train_set,
+                                    const dm::ncsn::Sigmas& sigmas, dm::MetricsFile& metrics) {
   const auto& opt = ch.options();
   dm::app::ImageModel m;
   m.config = unet_config(opt.quick);
@@ -402,7 +443,8 @@ dm::app::TrainedImageModel get_unet(const dm::Chapter& ch, const Options& o, con
     auto x0 = sigmas.max() * torch::randn({16, 1, 32, 32}, g).to(opt.device);
     return dm::ncsn::annealed_langevin(model, x0, sigmas, g, ao);
   };
-  std::cout << "\n[4/6] the U-Net as s_θ(x, σ): " << (o.train || opt.quick ? "training" : "shipped weights") << "\n";
+  std::cout << "\n[4/6] the U-Net as s_θ(x, σ): "
+            << (o.train || opt.quick ? "training" : "shipped weights") << "\n";
   return dm::app::load_or_train(ch, m, t, train_set, metrics);
 }
 // ANCHOR_END: get_unet
@@ -410,9 +452,10 @@ dm::app::TrainedImageModel get_unet(const dm::Chapter& ch, const Options& o, con
 // ---------------------------------------------------------------------------
 // 5. Annealed Langevin on images and 6. quality
 // ---------------------------------------------------------------------------
-void sample_and_measure(const dm::Chapter& ch, const Options& o, const Sizes& sz, dm::app::TrainedImageModel& unet,
-                        const dm::data::Dataset& train_set, const dm::data::Dataset& test_set,
-                        const dm::ncsn::Sigmas& train_sigmas, dm::MetricsFile& metrics) {
+void sample_and_measure(const dm::Chapter& ch, const Options& o, const Sizes& sz,
+                        dm::app::TrainedImageModel& unet, const dm::data::Dataset& train_set,
+                        const dm::data::Dataset& test_set, const dm::ncsn::Sigmas& train_sigmas,
+                        dm::MetricsFile& metrics) {
   const auto& opt = ch.options();
   // The sampler's levels: the training range, with as many levels as asked for.
   const int levels = int(o.sample_levels > 0 ? o.sample_levels : sz.sample_levels);
@@ -422,10 +465,13 @@ void sample_and_measure(const dm::Chapter& ch, const Options& o, const Sizes& sz
   ao.step_lr = o.step_lr > 0 ? o.step_lr : dm::ncsn::step_lr_for(sigmas, ao.steps_per_level);
   ao.denoise = true;
   const double gamma = levels > 1 ? sigmas.values[0] / sigmas.values[1] : 1.0;
-  const double ratio = dm::ncsn::variance_ratio_after(ao.step_lr / (sigmas.min() * sigmas.min()), gamma, ao.steps_per_level);
-  std::printf("\n[5/6] annealed Langevin: %d levels × T = %lld steps, ε = %.3g (γ = %.3f: each level ends at "
-              "variance %.3f σ_i² for one data point)\n",
-              levels, (long long)ao.steps_per_level, ao.step_lr, gamma, ratio);
+  const double ratio = dm::ncsn::variance_ratio_after(ao.step_lr / (sigmas.min() * sigmas.min()),
+                                                      gamma, ao.steps_per_level);
+  std::printf(
+      "\n[5/6] annealed Langevin: %d levels × T = %lld steps, ε = %.3g (γ = %.3f: each level ends "
+      "at "
+      "variance %.3f σ_i² for one data point)\n",
+      levels, (long long)ao.steps_per_level, ao.step_lr, gamma, ratio);
   dm::Model& model = *unet.model;  // trained on train_sigmas; any σ in their range works
   const dm::SigmaVE ve = dm::ncsn::process(train_sigmas);
   // ANCHOR: sample_images
@@ -443,32 +489,40 @@ void sample_and_measure(const dm::Chapter& ch, const Options& o, const Sizes& sz
   langevin_only.denoise = false;  // the last level's state goes into the strip, then Tweedie below
   const int64_t n = std::max<int64_t>(sz.fid_samples, 64);
   auto gen = dm::default_generator(opt.device);
-  const auto samples = dm::app::sample_in_batches(n, 128, [&](int64_t b, int64_t first) {
-    if (first > 0) ro.callback = nullptr;  // the strip comes from the first batch
-    auto x0 = sigmas.max() * torch::randn({b, 1, 32, 32}, torch::TensorOptions().device(opt.device));
-    auto x = dm::ncsn::annealed_langevin(model, x0, sigmas, gen, langevin_only, ro);
-    // The final denoising step: Tweedie's E[x_0 | x̃] = x̃ + σ_L² ∇log p_{σ_L}(x̃), the model's x̂_0.
-    c10::InferenceMode inference;
-    return dm::predict_as(dm::Prediction::x0, model, ve, x, sigmas.min());
-  }).clamp(-1, 1);
+  const auto samples =
+      dm::app::sample_in_batches(n, 128, [&](int64_t b, int64_t first) {
+        if (first > 0) ro.callback = nullptr;  // the strip comes from the first batch
+        auto x0 =
+            sigmas.max() * torch::randn({b, 1, 32, 32}, torch::TensorOptions().device(opt.device));
+        auto x = dm::ncsn::annealed_langevin(model, x0, sigmas, gen, langevin_only, ro);
+        // The final denoising step: Tweedie's E[x_0 | x̃] = x̃ + σ_L² ∇log p_{σ_L}(x̃), the model's x̂_0.
+        c10::InferenceMode inference;
+        return dm::predict_as(dm::Prediction::x0, model, ve, x, sigmas.min());
+      }).clamp(-1, 1);
   // ANCHOR_END: sample_images
   dm::image::save_grid(enlarge(samples.slice(0, 0, 64), 2), ch.out("samples.png"), 8);
   metrics.figure("samples.png");
   if (!strip.empty()) {
     strip.push_back(samples.slice(0, 0, 8));  // and after the final denoising step
     auto rows = torch::stack(strip, 1).reshape({-1, 1, 32, 32});
-    dm::image::save_grid(enlarge(rows.clamp(-1, 1)), ch.out("annealing_strip.png"), int(strip.size()));
+    dm::image::save_grid(enlarge(rows.clamp(-1, 1)), ch.out("annealing_strip.png"),
+                         int(strip.size()));
     metrics.figure("annealing_strip.png");
   }
   Vec strip_sigmas;
   for (int i : shown) strip_sigmas.push_back(sigmas.values[i]);
 
   std::cout << "\n[6/6] quality: Fréchet distance in a Fashion-MNIST classifier's feature space\n";
-  const auto report = dm::quality::report_samples(samples, train_set.images, test_set.images, opt.device);
+  const auto report =
+      dm::quality::report_samples(samples, train_set.images, test_set.images, opt.device);
   dm::app::plot_class_fractions(report, ch.out("class_histogram"));
   metrics.figure("class_histogram.svg");
-  metrics["sampler"] = {{"levels", levels}, {"steps_per_level", ao.steps_per_level}, {"step_lr", ao.step_lr},
-                        {"gamma", gamma}, {"variance_ratio_single_point", ratio}, {"denoise", ao.denoise},
+  metrics["sampler"] = {{"levels", levels},
+                        {"steps_per_level", ao.steps_per_level},
+                        {"step_lr", ao.step_lr},
+                        {"gamma", gamma},
+                        {"variance_ratio_single_point", ratio},
+                        {"denoise", ao.denoise},
                         {"strip_sigmas", strip_sigmas}};
   metrics["quality"] = report.to_json();
   metrics["quality"]["network_evaluations"] = levels * ao.steps_per_level + 1;
@@ -479,18 +533,24 @@ void sample_and_measure(const dm::Chapter& ch, const Options& o, const Sizes& sz
 
 int main(int argc, char** argv) {
   return dm::run_main([&] {
-    dm::Chapter chapter("03_ncsn", "Chapter 03: NCSN — noise-conditional scores and annealed Langevin dynamics", 2);
+    dm::Chapter chapter(
+        "03_ncsn", "Chapter 03: NCSN — noise-conditional scores and annealed Langevin dynamics", 2);
     Options o;
     auto& app = chapter.app();
-    app.add_flag("--train", o.train, "train the U-Net here instead of loading the shipped checkpoint");
+    app.add_flag("--train", o.train,
+                 "train the U-Net here instead of loading the shipped checkpoint");
     app.add_flag("--resume", o.resume, "continue training from <out>/unet_checkpoint.pt");
     app.add_option("--steps", o.steps, "U-Net training steps (default 20000; --quick 300)");
-    app.add_option("--samples", o.samples, "samples drawn for the grid and the Fréchet distance (default 128; --quick 64)");
-    app.add_option("--levels", o.sample_levels, "noise levels of the image sampler (default 100; --quick 20)")
+    app.add_option("--samples", o.samples,
+                   "samples drawn for the grid and the Fréchet distance (default 128; --quick 64)");
+    app.add_option("--levels", o.sample_levels,
+                   "noise levels of the image sampler (default 100; --quick 20)")
         ->check(CLI::Range(1, 100000));
-    app.add_option("--steps-per-level", o.steps_per_level, "Langevin steps T at each level (default 10; --quick 5)")
+    app.add_option("--steps-per-level", o.steps_per_level,
+                   "Langevin steps T at each level (default 10; --quick 5)")
         ->check(CLI::Range(1, 100000));
-    app.add_option("--step-lr", o.step_lr, "ε, the step at the last level (default: the variance rule of the book)")
+    app.add_option("--step-lr", o.step_lr,
+                   "ε, the step at the last level (default: the variance rule of the book)")
         ->check(CLI::PositiveNumber);
     o.checkpoint = dm::train::checkpoints_dir() / "ncsn_fashion.pt";
     app.add_option("--checkpoint", o.checkpoint, "shipped weights to sample from");
@@ -501,11 +561,15 @@ int main(int argc, char** argv) {
     dm::MetricsFile metrics(chapter);
 
     // Fail fast: the dataset and a shipped checkpoint are checked before any work.
-    const auto train_set = dm::data::load_fashion_mnist(dm::data::Split::train, opt.data, opt.quick ? 2000 : -1);
-    const auto test_set = dm::data::load_fashion_mnist(dm::data::Split::test, opt.data, opt.quick ? 1000 : -1);
+    const auto train_set =
+        dm::data::load_fashion_mnist(dm::data::Split::train, opt.data, opt.quick ? 2000 : -1);
+    const auto test_set =
+        dm::data::load_fashion_mnist(dm::data::Split::test, opt.data, opt.quick ? 1000 : -1);
     const auto sigmas = dm::ncsn::geometric(kImageSigmaMax, kImageSigmaMin, kImageLevels);
-    dm::app::require_checkpoint(o.checkpoint, image_model_json(unet_config(false), sigmas), opt.quick, o.train);
-    dm::quality::load_classifier(dm::train::checkpoints_dir() / "fashion_classifier.pt", torch::kCPU);
+    dm::app::require_checkpoint(o.checkpoint, image_model_json(unet_config(false), sigmas),
+                                opt.quick, o.train);
+    dm::quality::load_classifier(dm::train::checkpoints_dir() / "fashion_classifier.pt",
+                                 torch::kCPU);
 
     toy_2d(chapter, sz, metrics);
     ve_chain_check(chapter, sz, metrics);
@@ -514,7 +578,8 @@ int main(int argc, char** argv) {
     sample_and_measure(chapter, o, sz, unet, train_set, test_set, sigmas, metrics);
 
     const auto path = metrics.write();
-    std::cout << "\nfigures and metrics written to " << opt.out.string() << "/ (" << path.filename().string()
-              << ", " << metrics.data()["figures"].size() << " figures)\n";
+    std::cout << "\nfigures and metrics written to " << opt.out.string() << "/ ("
+              << path.filename().string() << ", " << metrics.data()["figures"].size()
+              << " figures)\n";
   });
 }

@@ -14,8 +14,10 @@ torch::Tensor ncsn_loss(const EpsNet& eps_net, const torch::Tensor& x, const tor
 // ANCHOR_END: sol_ncsn_loss
 
 // ANCHOR: sol_annealed_level
-torch::Tensor annealed_level(const Score& score, torch::Tensor x, double sigma, double alpha, const torch::Tensor& z) {
-  for (int64_t k = 0; k < z.size(0); ++k) x = x + 0.5 * alpha * score(x, sigma) + std::sqrt(alpha) * z[k];
+torch::Tensor annealed_level(const Score& score, torch::Tensor x, double sigma, double alpha,
+                             const torch::Tensor& z) {
+  for (int64_t k = 0; k < z.size(0); ++k)
+    x = x + 0.5 * alpha * score(x, sigma) + std::sqrt(alpha) * z[k];
   return x;
 }
 // ANCHOR_END: sol_annealed_level

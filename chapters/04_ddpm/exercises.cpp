@@ -26,7 +26,8 @@ torch::Tensor alpha_bar(const torch::Tensor& betas) {
       "along dimension 0 (torch::cumprod)");
 }
 
-torch::Tensor q_sample(const torch::Tensor& x0, const torch::Tensor& alpha_bar_t, const torch::Tensor& eps) {
+torch::Tensor q_sample(const torch::Tensor& x0, const torch::Tensor& alpha_bar_t,
+                       const torch::Tensor& eps) {
   throw dm::Error(
       "not implemented yet: exercise 4.2 — reshape ᾱ_t [N] to [N, 1, …, 1] (x0.dim() dims) "
       "so it broadcasts over each row, then √ᾱ_t x0 + √(1 − ᾱ_t) ε");

@@ -32,7 +32,8 @@ torch::Tensor alpha_bar(const torch::Tensor& betas);
 // Each row has its own step: `alpha_bar_t` [N] holds ᾱ_t of row n, and must
 // multiply every entry of that row, whatever the shape of x0 ([N, D] or
 // [N, C, H, W]). Returns a tensor shaped like x0.
-torch::Tensor q_sample(const torch::Tensor& x0, const torch::Tensor& alpha_bar_t, const torch::Tensor& eps);
+torch::Tensor q_sample(const torch::Tensor& x0, const torch::Tensor& alpha_bar_t,
+                       const torch::Tensor& eps);
 // ANCHOR_END: ex_q_sample
 
 // ANCHOR: ex_posterior_mean_variance

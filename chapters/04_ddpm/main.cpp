@@ -77,7 +77,8 @@ dm::schedule::Schedule make_schedule(const std::string& name, int64_t T) {
 
 dm::ddpm::SampleOptions sample_options(const Options& o, const std::string& label) {
   dm::ddpm::SampleOptions s;
-  s.variance = o.variance == "fixedsmall" ? dm::ddpm::Variance::fixedsmall : dm::ddpm::Variance::fixedlarge;
+  s.variance =
+      o.variance == "fixedsmall" ? dm::ddpm::Variance::fixedsmall : dm::ddpm::Variance::fixedlarge;
   s.clip_x0 = o.clip;
   s.run.progress_label = label;
   return s;
@@ -94,18 +95,33 @@ void plot_schedules(const dm::Chapter& ch, dm::MetricsFile& metrics) {
   Vec t(1000);
   for (int i = 0; i < 1000; ++i) t[i] = i + 1;
   dm::plot::Figure fig(1, 3, 1500, 420);
-  fig.ax(0).title("β_t").xlabel("step t").logy().line(t, dm::plot::to_vec(lin.betas), "linear")
+  fig.ax(0)
+      .title("β_t")
+      .xlabel("step t")
+      .logy()
+      .line(t, dm::plot::to_vec(lin.betas), "linear")
       .line(t, dm::plot::to_vec(cos.betas), "cosine");
-  fig.ax(1).title("ᾱ_t: the signal variance left in x_t").xlabel("step t").yrange(0, 1)
-      .line(t, dm::plot::to_vec(lin.alpha_bar), "linear").line(t, dm::plot::to_vec(cos.alpha_bar), "cosine");
-  auto snr = [](const dm::schedule::Schedule& s) { return dm::plot::to_vec(s.alpha_bar / (1 - s.alpha_bar)); };
-  fig.ax(2).title("signal-to-noise ratio ᾱ_t / (1 − ᾱ_t)").xlabel("step t").logy()
-      .line(t, snr(lin), "linear").line(t, snr(cos), "cosine");
+  fig.ax(1)
+      .title("ᾱ_t: the signal variance left in x_t")
+      .xlabel("step t")
+      .yrange(0, 1)
+      .line(t, dm::plot::to_vec(lin.alpha_bar), "linear")
+      .line(t, dm::plot::to_vec(cos.alpha_bar), "cosine");
+  auto snr = [](const dm::schedule::Schedule& s) {
+    return dm::plot::to_vec(s.alpha_bar / (1 - s.alpha_bar));
+  };
+  fig.ax(2)
+      .title("signal-to-noise ratio ᾱ_t / (1 − ᾱ_t)")
+      .xlabel("step t")
+      .logy()
+      .line(t, snr(lin), "linear")
+      .line(t, snr(cos), "cosine");
   fig.save(ch.out("schedules"));
   metrics.figure("schedules.svg");
   metrics["schedules"] = {{"linear_alpha_bar_T", lin.alpha_bar[-1].item<double>()},
                           {"cosine_alpha_bar_T", cos.alpha_bar[-1].item<double>()}};
-  std::printf("  ᾱ_T: linear %.2e, cosine %.2e\n", lin.alpha_bar[-1].item<double>(), cos.alpha_bar[-1].item<double>());
+  std::printf("  ᾱ_T: linear %.2e, cosine %.2e\n", lin.alpha_bar[-1].item<double>(),
+              cos.alpha_bar[-1].item<double>());
 }
 
 // ---------------------------------------------------------------------------
@@ -127,10 +143,12 @@ void toy_2d(const dm::Chapter& ch, const Options& o, const Sizes& sz, dm::Metric
   torch::set_num_threads(1);
   auto mixture = toy_mixture();
   const int64_t n = sz.toy_samples;
-  auto floor = dm::metrics::noise_floor([&](int64_t m) { return mixture.sample(m, rng()); }, n, dm::metrics::energy_distance);
+  auto floor = dm::metrics::noise_floor([&](int64_t m) { return mixture.sample(m, rng()); }, n,
+                                        dm::metrics::energy_distance);
   auto& m = metrics["toy_2d"];
   m["samples"] = n;
-  m["energy_distance_noise_floor"] = {{"mean", floor.mean}, {"std", floor.std}, {"repeats", floor.repeats}};
+  m["energy_distance_noise_floor"] = {
+      {"mean", floor.mean}, {"std", floor.std}, {"repeats", floor.repeats}};
 
   // ANCHOR: exact_eps
   // The mixture pushed through q(x_t | x_0) is still a mixture, so its exact ε at
@@ -139,10 +157,12 @@ void toy_2d(const dm::Chapter& ch, const Options& o, const Sizes& sz, dm::Metric
   for (int64_t T : {int64_t(1000), int64_t(100)}) {
     const auto sched = make_schedule(o.schedule, T);
     dm::toy::PerturbedMixture exact(mixture, sched, dm::Prediction::eps);
-    auto x = dm::ddpm::sample(exact, sched, {n, 2}, rng(), sample_options(o, "exact ε, T=" + std::to_string(T)));
+    auto x = dm::ddpm::sample(exact, sched, {n, 2}, rng(),
+                              sample_options(o, "exact ε, T=" + std::to_string(T)));
     // ANCHOR_END: exact_eps
     const double ed = dm::metrics::energy_distance(x, mixture.sample(n, rng()));
-    std::printf("  exact ε, T = %4lld: energy distance %.5f (floor %.5f ± %.5f)\n", (long long)T, ed, floor.mean, floor.std);
+    std::printf("  exact ε, T = %4lld: energy distance %.5f (floor %.5f ± %.5f)\n", (long long)T,
+                ed, floor.mean, floor.std);
     m["exact_eps_T" + std::to_string(T)] = ed;
     shown["exact, T = " + std::to_string(T)] = x;
   }
@@ -165,16 +185,22 @@ void toy_2d(const dm::Chapter& ch, const Options& o, const Sizes& sz, dm::Metric
   // ANCHOR: train_toy
   // The MLP behind the seam: it predicts ε and sees DDPM's 0-based index t − 1 as its label.
   dm::nn::NetModel learned(net, dm::nn::NetSpec::ddpm(), sched);
-  auto result = trainer.run([&](int64_t) {
-    auto x0 = mixture.sample(512, rng()).to(torch::kFloat32);
-    return dm::ddpm::loss_eps(learned, sched, x0, rng());  // Algorithm 1: ‖ε − ε_θ(√ᾱ_t x0 + √(1−ᾱ_t) ε, t)‖²
-  }, ch.out("toy_mlp.pt"), false, {}, "train MLP");
+  auto result = trainer.run(
+      [&](int64_t) {
+        auto x0 = mixture.sample(512, rng()).to(torch::kFloat32);
+        return dm::ddpm::loss_eps(learned, sched, x0,
+                                  rng());  // Algorithm 1: ‖ε − ε_θ(√ᾱ_t x0 + √(1−ᾱ_t) ε, t)‖²
+      },
+      ch.out("toy_mlp.pt"), false, {}, "train MLP");
   // ANCHOR_END: train_toy
   dm::nn::UseEmaWeights ema(trainer.ema(), *net);
   net->eval();
-  auto x_learned = dm::ddpm::sample(learned, sched, {n, 2}, rng(), sample_options(o, "learned ε"), torch::kFloat32);
-  const double ed_learned = dm::metrics::energy_distance(x_learned.to(torch::kFloat64), mixture.sample(n, rng()));
-  std::printf("  learned ε (%lld steps): energy distance %.5f (floor %.5f)\n", (long long)tc.steps, ed_learned, floor.mean);
+  auto x_learned = dm::ddpm::sample(learned, sched, {n, 2}, rng(), sample_options(o, "learned ε"),
+                                    torch::kFloat32);
+  const double ed_learned =
+      dm::metrics::energy_distance(x_learned.to(torch::kFloat64), mixture.sample(n, rng()));
+  std::printf("  learned ε (%lld steps): energy distance %.5f (floor %.5f)\n", (long long)tc.steps,
+              ed_learned, floor.mean);
   m["learned_eps"] = ed_learned;
   m["train_steps"] = tc.steps;
   m["loss_first"] = result.losses.front();
@@ -184,8 +210,9 @@ void toy_2d(const dm::Chapter& ch, const Options& o, const Sizes& sz, dm::Metric
   dm::plot::Figure fig(1, 4, 1600, 430);
   auto scatter = [&](int i, const std::string& title, const Tensor& x) {
     auto xd = x.to(torch::kFloat64);
-    fig.ax(i).title(title).equal_aspect().xrange(-3.2, 3.2).yrange(-3.2, 3.2)
-        .points(dm::plot::to_vec(xd.select(1, 0)), dm::plot::to_vec(xd.select(1, 1)), "", {dm::plot::color(i), 1, 0.3, 0.6});
+    fig.ax(i).title(title).equal_aspect().xrange(-3.2, 3.2).yrange(-3.2, 3.2).points(
+        dm::plot::to_vec(xd.select(1, 0)), dm::plot::to_vec(xd.select(1, 1)), "",
+        {dm::plot::color(i), 1, 0.3, 0.6});
   };
   scatter(0, "exact samples", mixture.sample(n, rng()));
   scatter(1, "DDPM, exact ε, T = 1000", shown["exact, T = 1000"]);
@@ -199,8 +226,8 @@ void toy_2d(const dm::Chapter& ch, const Options& o, const Sizes& sz, dm::Metric
 // ---------------------------------------------------------------------------
 // 3. One image through the forward process
 // ---------------------------------------------------------------------------
-void forward_strip(const dm::Chapter& ch, const dm::data::Dataset& data, const dm::schedule::Schedule& sched,
-                   dm::MetricsFile& metrics) {
+void forward_strip(const dm::Chapter& ch, const dm::data::Dataset& data,
+                   const dm::schedule::Schedule& sched, dm::MetricsFile& metrics) {
   std::cout << "\n[3/6] the forward process on one image\n";
   const auto x0 = data.images.slice(0, 0, 1).to(torch::kFloat64);
   std::vector<int64_t> steps;
@@ -208,9 +235,12 @@ void forward_strip(const dm::Chapter& ch, const dm::data::Dataset& data, const d
     steps.push_back(std::min<int64_t>(sched.T - 1, int64_t(f * double(sched.T - 1))));
   std::vector<Tensor> frames;
   auto eps = torch::randn_like(x0);
-  for (int64_t s : steps)  // x_t = √ᾱ_t x_0 + √(1−ᾱ_t) ε at step t = s + 1, one ε for the whole strip
-    frames.push_back(dm::marginal_sample(sched, x0, torch::full({1}, double(s + 1), torch::kFloat64), eps));
-  dm::image::save_grid(enlarge(torch::cat(frames).clamp(-1, 1)), ch.out("forward_strip.png"), int(frames.size()));
+  for (int64_t s :
+       steps)  // x_t = √ᾱ_t x_0 + √(1−ᾱ_t) ε at step t = s + 1, one ε for the whole strip
+    frames.push_back(
+        dm::marginal_sample(sched, x0, torch::full({1}, double(s + 1), torch::kFloat64), eps));
+  dm::image::save_grid(enlarge(torch::cat(frames).clamp(-1, 1)), ch.out("forward_strip.png"),
+                       int(frames.size()));
   metrics.figure("forward_strip.png");
   metrics["forward_strip_steps"] = steps;
 }
@@ -229,7 +259,8 @@ dm::nn::UNetConfig unet_config(bool quick) {
 }
 
 // The description stored with the weights: the network and the schedule it was trained for.
-nlohmann::json image_model_json(const dm::nn::UNetConfig& config, const dm::schedule::Schedule& sched) {
+nlohmann::json image_model_json(const dm::nn::UNetConfig& config,
+                                const dm::schedule::Schedule& sched) {
   nlohmann::json j = dm::nn::to_json(config);
   j["schedule"] = sched.label;
   j["T"] = sched.T;
@@ -239,8 +270,8 @@ nlohmann::json image_model_json(const dm::nn::UNetConfig& config, const dm::sche
 
 // ANCHOR: get_unet
 dm::app::TrainedImageModel get_unet(const dm::Chapter& ch, const Options& o, const Sizes& sz,
-                                    const dm::data::Dataset& train_set, const dm::schedule::Schedule& sched,
-                                    dm::MetricsFile& metrics) {
+                                    const dm::data::Dataset& train_set,
+                                    const dm::schedule::Schedule& sched, dm::MetricsFile& metrics) {
   const auto& opt = ch.options();
   dm::app::ImageModel m;
   m.config = unet_config(opt.quick);
@@ -257,16 +288,19 @@ dm::app::TrainedImageModel get_unet(const dm::Chapter& ch, const Options& o, con
   t.default_steps = sz.image_train_steps;
   t.batch = sz.batch;
   t.checkpoint_every = 1000;
-  t.grid_every = opt.quick ? 0 : std::max<int64_t>((o.steps > 0 ? o.steps : sz.image_train_steps) / 5, 1);
+  t.grid_every =
+      opt.quick ? 0 : std::max<int64_t>((o.steps > 0 ? o.steps : sz.image_train_steps) / 5, 1);
   auto gen = dm::default_generator(opt.device);
   t.loss = [sched, gen](dm::Model& model, const Tensor& x0) mutable {
     return dm::ddpm::loss_eps(model, sched, x0, gen);  // ‖ε − ε_θ(√ᾱ_t x0 + √(1−ᾱ_t) ε, t)‖²
   };
   t.preview = [&](dm::Model& model) {  // the same 16 chains at every look: their own generator
     auto g = dm::make_generator(1234, opt.device);
-    return dm::ddpm::sample(model, sched, {16, 1, 32, 32}, g, sample_options(o, ""), torch::TensorOptions().device(opt.device));
+    return dm::ddpm::sample(model, sched, {16, 1, 32, 32}, g, sample_options(o, ""),
+                            torch::TensorOptions().device(opt.device));
   };
-  std::cout << "\n[4/6] the U-Net: " << (o.train || opt.quick ? "training" : "shipped weights") << "\n";
+  std::cout << "\n[4/6] the U-Net: " << (o.train || opt.quick ? "training" : "shipped weights")
+            << "\n";
   return dm::app::load_or_train(ch, m, t, train_set, metrics);
 }
 // ANCHOR_END: get_unet
@@ -274,47 +308,55 @@ dm::app::TrainedImageModel get_unet(const dm::Chapter& ch, const Options& o, con
 // ---------------------------------------------------------------------------
 // 5. Sampling and 6. quality
 // ---------------------------------------------------------------------------
-void sample_and_measure(const dm::Chapter& ch, const Options& o, const Sizes& sz, dm::app::TrainedImageModel& unet,
-                        const dm::data::Dataset& train_set, const dm::data::Dataset& test_set,
-                        const dm::schedule::Schedule& sched, dm::MetricsFile& metrics) {
+void sample_and_measure(const dm::Chapter& ch, const Options& o, const Sizes& sz,
+                        dm::app::TrainedImageModel& unet, const dm::data::Dataset& train_set,
+                        const dm::data::Dataset& test_set, const dm::schedule::Schedule& sched,
+                        dm::MetricsFile& metrics) {
   const auto& opt = ch.options();
   std::cout << "\n[5/6] ancestral sampling (Algorithm 2), " << sched.T << " steps\n";
   dm::Model& model = *unet.model;
   const auto dev = torch::TensorOptions().device(opt.device);
   // The denoising strip: x_t and the network's x̂₀ at a few steps, for 8 samples.
   std::vector<int64_t> shown_steps;
-  for (double f : {1.0, 0.8, 0.6, 0.4, 0.3, 0.2, 0.1, 0.05, 0.0}) shown_steps.push_back(int64_t(f * double(sched.T - 1)));
+  for (double f : {1.0, 0.8, 0.6, 0.4, 0.3, 0.2, 0.1, 0.05, 0.0})
+    shown_steps.push_back(int64_t(f * double(sched.T - 1)));
   std::vector<Tensor> strip_x, strip_x0;
   // ANCHOR: sample_images
   auto options = sample_options(o, "sampling");
-  options.run.callback = [&](const dm::StepEvent& e) {  // after the step from t to t − 1 (index t − 1)
-    const auto index = int64_t(e.t) - 1;
-    if (std::find(shown_steps.begin(), shown_steps.end(), index) != shown_steps.end()) {
-      strip_x.push_back(e.result.x.slice(0, 0, 8).to(torch::kCPU));
-      strip_x0.push_back(e.result.x0.slice(0, 0, 8).to(torch::kCPU));
-    }
-  };
+  options.run.callback =
+      [&](const dm::StepEvent& e) {  // after the step from t to t − 1 (index t − 1)
+        const auto index = int64_t(e.t) - 1;
+        if (std::find(shown_steps.begin(), shown_steps.end(), index) != shown_steps.end()) {
+          strip_x.push_back(e.result.x.slice(0, 0, 8).to(torch::kCPU));
+          strip_x0.push_back(e.result.x0.slice(0, 0, 8).to(torch::kCPU));
+        }
+      };
   const int64_t n = std::max<int64_t>(sz.fid_samples, 64);
   auto gen = dm::default_generator(opt.device);
   // Batches of ≤ 128 (larger ones are slower per image on a CPU); the strip comes from the first.
   const auto samples = dm::app::sample_in_batches(n, 128, [&](int64_t b, int64_t first) {
-    if (first > 0) options.run.callback = nullptr;
-    return dm::ddpm::sample(model, sched, {b, 1, 32, 32}, gen, options, dev);
-  }).clamp(-1, 1);
+                         if (first > 0) options.run.callback = nullptr;
+                         return dm::ddpm::sample(model, sched, {b, 1, 32, 32}, gen, options, dev);
+                       }).clamp(-1, 1);
   // ANCHOR_END: sample_images
   dm::image::save_grid(enlarge(samples.slice(0, 0, 64), 2), ch.out("samples.png"), 8);
   metrics.figure("samples.png");
   // Rows: the 8 samples; columns: x_t from t = T−1 (left) to 0, then the same for x̂₀.
-  auto rows = [](const std::vector<Tensor>& frames) { return torch::stack(frames, 1).reshape({-1, 1, 32, 32}); };
+  auto rows = [](const std::vector<Tensor>& frames) {
+    return torch::stack(frames, 1).reshape({-1, 1, 32, 32});
+  };
   if (!strip_x.empty()) {
-    dm::image::save_grid(enlarge(rows(strip_x).clamp(-1, 1)), ch.out("denoising_strip.png"), int(strip_x.size()));
-    dm::image::save_grid(enlarge(rows(strip_x0).clamp(-1, 1)), ch.out("denoising_x0.png"), int(strip_x0.size()));
+    dm::image::save_grid(enlarge(rows(strip_x).clamp(-1, 1)), ch.out("denoising_strip.png"),
+                         int(strip_x.size()));
+    dm::image::save_grid(enlarge(rows(strip_x0).clamp(-1, 1)), ch.out("denoising_x0.png"),
+                         int(strip_x0.size()));
     metrics.figure("denoising_strip.png");
     metrics.figure("denoising_x0.png");
   }
 
   std::cout << "\n[6/6] quality: Fréchet distance in a Fashion-MNIST classifier's feature space\n";
-  const auto report = dm::quality::report_samples(samples, train_set.images, test_set.images, opt.device);
+  const auto report =
+      dm::quality::report_samples(samples, train_set.images, test_set.images, opt.device);
   dm::app::plot_class_fractions(report, ch.out("class_histogram"));
   metrics.figure("class_histogram.svg");
   metrics["quality"] = report.to_json();
@@ -326,17 +368,23 @@ void sample_and_measure(const dm::Chapter& ch, const Options& o, const Sizes& sz
 
 int main(int argc, char** argv) {
   return dm::run_main([&] {
-    dm::Chapter chapter("04_ddpm", "Chapter 04: DDPM — forward process, ε-prediction, ancestral sampling", 2);
+    dm::Chapter chapter("04_ddpm",
+                        "Chapter 04: DDPM — forward process, ε-prediction, ancestral sampling", 2);
     Options o;
     auto& app = chapter.app();
-    app.add_flag("--train", o.train, "train the U-Net here instead of loading the shipped checkpoint");
+    app.add_flag("--train", o.train,
+                 "train the U-Net here instead of loading the shipped checkpoint");
     app.add_flag("--resume", o.resume, "continue training from <out>/unet_checkpoint.pt");
     app.add_option("--steps", o.steps, "U-Net training steps (default 20000; --quick 300)");
-    app.add_option("--samples", o.samples, "samples drawn for the grid and the Fréchet distance (default 128; --quick 64)");
-    app.add_option("--schedule", o.schedule, "noise schedule")->check(CLI::IsMember({"linear", "cosine"}));
-    app.add_option("--variance", o.variance, "reverse-step variance: β_t (fixedlarge) or β̃_t (fixedsmall)")
+    app.add_option("--samples", o.samples,
+                   "samples drawn for the grid and the Fréchet distance (default 128; --quick 64)");
+    app.add_option("--schedule", o.schedule, "noise schedule")
+        ->check(CLI::IsMember({"linear", "cosine"}));
+    app.add_option("--variance", o.variance,
+                   "reverse-step variance: β_t (fixedlarge) or β̃_t (fixedsmall)")
         ->check(CLI::IsMember({"fixedlarge", "fixedsmall"}));
-    app.add_flag("--clip", o.clip, "clip the predicted x̂₀ to [−1, 1] at every step (as the DDPM code does)");
+    app.add_flag("--clip", o.clip,
+                 "clip the predicted x̂₀ to [−1, 1] at every step (as the DDPM code does)");
     o.checkpoint = dm::train::checkpoints_dir() / "ddpm_fashion.pt";
     app.add_option("--checkpoint", o.checkpoint, "shipped weights to sample from");
     const auto& opt = chapter.parse(argc, argv);
@@ -346,11 +394,15 @@ int main(int argc, char** argv) {
     dm::MetricsFile metrics(chapter);
 
     // Fail fast: the dataset and a shipped checkpoint are checked before any work.
-    const auto train_set = dm::data::load_fashion_mnist(dm::data::Split::train, opt.data, opt.quick ? 2000 : -1);
-    const auto test_set = dm::data::load_fashion_mnist(dm::data::Split::test, opt.data, opt.quick ? 1000 : -1);
+    const auto train_set =
+        dm::data::load_fashion_mnist(dm::data::Split::train, opt.data, opt.quick ? 2000 : -1);
+    const auto test_set =
+        dm::data::load_fashion_mnist(dm::data::Split::test, opt.data, opt.quick ? 1000 : -1);
     const auto sched = make_schedule(o.schedule, sz.T);
-    dm::app::require_checkpoint(o.checkpoint, image_model_json(unet_config(false), sched), opt.quick, o.train);
-    dm::quality::load_classifier(dm::train::checkpoints_dir() / "fashion_classifier.pt", torch::kCPU);
+    dm::app::require_checkpoint(o.checkpoint, image_model_json(unet_config(false), sched),
+                                opt.quick, o.train);
+    dm::quality::load_classifier(dm::train::checkpoints_dir() / "fashion_classifier.pt",
+                                 torch::kCPU);
 
     plot_schedules(chapter, metrics);
     toy_2d(chapter, o, sz, metrics);
@@ -360,7 +412,8 @@ int main(int argc, char** argv) {
     sample_and_measure(chapter, o, sz, unet, train_set, test_set, sched_on_device, metrics);
 
     const auto path = metrics.write();
-    std::cout << "\nfigures and metrics written to " << opt.out.string() << "/ (" << path.filename().string()
-              << ", " << metrics.data()["figures"].size() << " figures)\n";
+    std::cout << "\nfigures and metrics written to " << opt.out.string() << "/ ("
+              << path.filename().string() << ", " << metrics.data()["figures"].size()
+              << " figures)\n";
   });
 }

@@ -15,7 +15,8 @@ torch::Tensor alpha_bar(const torch::Tensor& betas) {
   return torch::cumprod(1.0 - betas, 0);
 }
 
-torch::Tensor q_sample(const torch::Tensor& x0, const torch::Tensor& alpha_bar_t, const torch::Tensor& eps) {
+torch::Tensor q_sample(const torch::Tensor& x0, const torch::Tensor& alpha_bar_t,
+                       const torch::Tensor& eps) {
   // ᾱ_t [N] → [N, 1, …, 1]: one coefficient per row, broadcast over the rest
   std::vector<int64_t> shape(x0.dim(), 1);
   shape[0] = alpha_bar_t.numel();
@@ -38,7 +39,8 @@ Posterior posterior_mean_variance(const torch::Tensor& x0, const torch::Tensor& 
 torch::Tensor ancestral_step(const torch::Tensor& xt, const torch::Tensor& eps_pred, double beta_t,
                              double alpha_bar_t, double sigma_t, const torch::Tensor& z) {
   // μ_θ = (x_t − β_t/√(1 − ᾱ_t) ε̂) / √α_t,  α_t = 1 − β_t
-  const auto mean = (xt - (beta_t / std::sqrt(1.0 - alpha_bar_t)) * eps_pred) / std::sqrt(1.0 - beta_t);
+  const auto mean =
+      (xt - (beta_t / std::sqrt(1.0 - alpha_bar_t)) * eps_pred) / std::sqrt(1.0 - beta_t);
   // x_{t−1} = μ_θ + σ_t z
   return mean + sigma_t * z;
 }

@@ -1,9 +1,13 @@
-// tests/bench/bench_nn.cpp — speed of the default U-Net (dm/nn.hpp), 32×32, 1 channel.
+// tests/bench/bench_nn.cpp — speed of the default U-Net (dm/nn/networks.hpp), 32×32, 1 channel.
 //
 //   BM_UNetTrainStep/B/D      forward + ε-MSE + backward + Adam step at batch B
 //   BM_UNetSampleForward/B/D  one sampling step's forward under NoGradGuard
 //   BM_UNetTrainStepWide/B/D  the train step of the wider base 32, mults 1-2-2
 //                             net: the baseline the default was chosen against
+//   BM_AncestralUNetStep/B/D  one DDPM ancestral sampling step (t = 500 → 499,
+//                             linear schedule, T = 1000, x̂_0 clipped) with the
+//                             U-Net behind the model seam (dm::nn::NetModel):
+//                             the forward above plus the sampler's arithmetic
 //   D = 0: CPU, D = 1: CUDA (skipped when no GPU). items/s = images/s.
 //
 // CPU runs use DM_BENCH_THREADS torch threads (default 2, the CI machine's
@@ -17,6 +21,11 @@
 
 #include <cstdlib>
 
+#include "dm/base/rng.hpp"
+#include "dm/diffusion/schedule.hpp"
+#include "dm/diffusion/step.hpp"
+#include "dm/methods/ddpm.hpp"
+#include "dm/nn/net_model.hpp"
 #include "dm/nn/networks.hpp"
 
 namespace {
@@ -131,6 +140,38 @@ void BM_UNetSampleForward(benchmark::State& state) {
 }
 BENCHMARK(BM_UNetSampleForward)
     ->ArgsProduct({{64, 256}, {0, 1}})
+    ->ArgNames({"batch", "cuda"})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
+void BM_AncestralUNetStep(benchmark::State& state) {
+  BenchThreads threads;
+  torch::Device device = torch::kCPU;
+  if (!pick_device(state, device)) return;
+  c10::InferenceMode inference;  // as dm::run samples
+  torch::manual_seed(0);  // the U-Net's initial weights
+  const int64_t batch = state.range(0);
+  dm::nn::UNet net;
+  net->to(device);
+  net->eval();
+  const auto schedule = dm::schedule::linear(1000);
+  dm::nn::NetModel model(net, dm::nn::NetSpec::ddpm(), schedule);
+  dm::ddpm::AncestralOptions options;
+  options.clip_x0 = true;  // images in [−1, 1], as the image chapters sample
+  const auto step = dm::ddpm::ancestral(schedule, options);
+  auto gen = dm::make_generator(0, device);
+  const auto x = dm::randn({batch, 1, 32, 32}, gen, torch::TensorOptions().device(device));
+  step(model, x, 500.0, 499.0, {}, gen);
+  sync(device);
+  for (auto _ : state) {
+    auto out = step(model, x, 500.0, 499.0, {}, gen).x;
+    sync(device);
+    benchmark::DoNotOptimize(out.data_ptr());
+  }
+  report(state, net, device);
+}
+BENCHMARK(BM_AncestralUNetStep)
+    ->ArgsProduct({{64}, {0, 1}})
     ->ArgNames({"batch", "cuda"})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();

@@ -134,7 +134,6 @@ TEST(Ddpm, IteratedForwardKernelHasTheClosedFormMarginal) {
     for (; done < k; ++done) x = dm::forward_kernel(s, x, double(done), double(done + 1), gen);
     const double ab = at(s.alpha_bar, k - 1);  // k steps taken: entry k − 1
     const auto c = s.at(double(k));            // the closed form: a = √ᾱ_k, s = √(1−ᾱ_k)
-    EXPECT_EQ(c.a * c.a, c.a * c.a);
     EXPECT_NEAR(c.a, std::sqrt(ab), 1e-15);
     EXPECT_NEAR(c.s * c.s, 1 - ab, 1e-15);
     const auto m = x.mean(0);
@@ -400,17 +399,17 @@ struct ChainResult {
 // compared with a fresh exact sample of the data mixture.
 ChainResult run_chain(const GaussianMixture& data, const GaussianMixture& model_of, const sc::Schedule& s,
                       dd::Variance variance, uint64_t seed) {
-  torch::manual_seed(seed);
+  auto gen = generator(seed);
   const int64_t n = 2000;
   auto model = exact_eps(model_of, s);
   dd::SampleOptions opt;
   opt.variance = variance;
-  const auto x = dd::sample(model, s, {n, 2}, {}, opt);
+  const auto x = dd::sample(model, s, {n, 2}, gen, opt);
   ChainResult r;
-  r.floor =
-      dm::metrics::noise_floor([&](int64_t m) { return data.sample(m); }, n, dm::metrics::energy_distance, 16)
-          .mean;
-  r.ed = dm::metrics::energy_distance(x, data.sample(n));
+  r.floor = dm::metrics::noise_floor([&](int64_t m) { return data.sample(m, gen); }, n,
+                                     dm::metrics::energy_distance, 16)
+                .mean;
+  r.ed = dm::metrics::energy_distance(x, data.sample(n, gen));
   r.share_z = worst_share_z(data, x);
   EXPECT_TRUE(torch::isfinite(x).all().item<bool>());
   const auto [mean, cov] = mixture_moments(data);
@@ -460,9 +459,9 @@ TEST(Ddpm, ShortScheduleReachesTheMixture) {
   RecordProperty("ed_over_floor_large", std::to_string(r.ed / r.floor));
 
   const auto equal = GaussianMixture(torch::ones({3}, dm::f64()), gm.means(), gm.covs(), gm.groups());
-  torch::manual_seed(42);
+  auto gen = generator(42);
   auto wrong = exact_eps(equal, s);
-  const auto x = dd::sample(wrong, s, {2000, 2});
+  const auto x = dd::sample(wrong, s, {2000, 2}, gen);
   EXPECT_GT(worst_share_z(gm, x), 5.0);
 }
 
@@ -497,10 +496,10 @@ TEST(Ddpm, ShortScheduleOutputVarianceIsTheGaussianPrediction) {
           i == 0 ? 0.0L : (variance == dd::Variance::fixedlarge ? beta : at(s.posterior_variance, i));
       V = a * a * V + sigma2;
     }
-    torch::manual_seed(seed);
+    auto gen = generator(seed);
     dd::SampleOptions opt;
     opt.variance = variance;
-    const auto x = dd::sample(model, s, {n, 1}, {}, opt).squeeze(1);
+    const auto x = dd::sample(model, s, {n, 1}, gen, opt).squeeze(1);
     const auto sq = (x - x.mean()).pow(2);
     const double var = sq.mean().item<double>(), se = sq.std().item<double>() / std::sqrt(double(n));
     EXPECT_NEAR(var, static_cast<double>(V), 5 * se) << "predicted " << static_cast<double>(V);
@@ -517,27 +516,26 @@ TEST(Ddpm, LossEpsIsAlgorithmOne) {
   const auto s = sc::linear();
   const auto gm = mixture();
   auto model = exact_eps(gm, s);
-  dd::EpsFn fn = [&](const torch::Tensor& xt, const torch::Tensor& t, const torch::Tensor& labels) {
-    return model.predict(xt, t, labels);
-  };
-  torch::manual_seed(7);
+  auto gen = generator(7);
   const int64_t n = 256;
-  const auto x0 = gm.sample(n);
-  // Drawn as documented: t = randint(T, {N}, g), then ε = randn(x0.sizes(), g).
+  const auto x0 = gm.sample(n, gen);
+  // Drawn as documented: t = randint(T, {N}, g) + 1 (steps 1…T), then ε = randn(x0.sizes(), g).
   auto g = generator(21);
-  const auto t = torch::randint(s.T, {n}, g, torch::kLong);
+  const auto t = torch::randint(s.T, {n}, g, torch::kLong) + 1;
   const auto eps = torch::randn(x0.sizes(), g, dm::f64());
-  const auto xt = torch::sqrt(s.alpha_bar.index_select(0, t)).unsqueeze(1) * x0 +
-                  torch::sqrt(1 - s.alpha_bar.index_select(0, t)).unsqueeze(1) * eps;
+  const auto xt = torch::sqrt(s.alpha_bar.index_select(0, t - 1)).unsqueeze(1) * x0 +
+                  torch::sqrt(1 - s.alpha_bar.index_select(0, t - 1)).unsqueeze(1) * eps;
   const double want = (eps - model.predict(xt, t.to(torch::kFloat64))).pow(2).mean().item<double>();
-  EXPECT_NEAR(dd::loss_eps_at(fn, s, x0, t, eps).item<double>(), want, 1e-12);
-  EXPECT_NEAR(dd::loss_eps(fn, s, x0, {}, generator(21)).item<double>(), want, 1e-12);
-  // The time label the model sees is the index as a float tensor.
-  dd::EpsFn check_t = [&](const torch::Tensor& xt_, const torch::Tensor& t_, const torch::Tensor&) {
-    EXPECT_EQ(t_.scalar_type(), torch::kFloat64);
-    EXPECT_TRUE(torch::equal(t_, t.to(torch::kFloat64)));
-    return torch::zeros_like(xt_);
-  };
+  EXPECT_NEAR(dd::loss_eps_at(model, s, x0, t, eps).item<double>(), want, 1e-12);
+  auto g21 = generator(21);
+  EXPECT_NEAR(dd::loss_eps(model, s, x0, g21).item<double>(), want, 1e-12);
+  // The time the model sees is the step (1…T) as a float tensor.
+  dm_test::FunctionModel check_t(dm::Prediction::eps,
+                                 [&](const torch::Tensor& xt_, const torch::Tensor& t_, const dm::Condition&) {
+                                   EXPECT_EQ(t_.scalar_type(), torch::kFloat64);
+                                   EXPECT_TRUE(torch::equal(t_, t.to(torch::kFloat64)));
+                                   return torch::zeros_like(xt_);
+                                 });
   dd::loss_eps_at(check_t, s, x0, t, eps);
 }
 
@@ -554,23 +552,26 @@ TEST(Ddpm, LossOfTheExactModelIsTheIrreducibleVariance) {
   const auto s = sc::linear();
   const auto gm = mixture();
   auto model = exact_eps(gm, s);
-  auto scaled = [&](double c) -> dd::EpsFn {
-    return [&model, c](const torch::Tensor& xt, const torch::Tensor& t, const torch::Tensor& labels) {
-      return c * model.predict(xt, t, labels);
-    };
-  };
-  torch::manual_seed(8);
+  auto gen = generator(8);
   const int64_t n = 20000, D = 2;
-  const auto x0 = gm.sample(n);
-  const double loss_exact = dd::loss_eps(scaled(1.0), s, x0, {}, generator(5)).item<double>();
-  const double loss_zero = dd::loss_eps(scaled(0.0), s, x0, {}, generator(5)).item<double>();
-  const double loss_small = dd::loss_eps(scaled(0.8), s, x0, {}, generator(5)).item<double>();
-  const double loss_large = dd::loss_eps(scaled(1.2), s, x0, {}, generator(5)).item<double>();
+  const auto x0 = gm.sample(n, gen);
+  // The loss of c·ε*, each on the draws of generator(5).
+  auto loss_of = [&](double c) {
+    dm_test::FunctionModel scaled(dm::Prediction::eps,
+                                  [&model, c](const torch::Tensor& xt, const torch::Tensor& t,
+                                              const dm::Condition& cond) { return c * model.predict(xt, t, cond); });
+    auto g = generator(5);
+    return dd::loss_eps(scaled, s, x0, g).item<double>();
+  };
+  const double loss_exact = loss_of(1.0);
+  const double loss_zero = loss_of(0.0);
+  const double loss_small = loss_of(0.8);
+  const double loss_large = loss_of(1.2);
 
   auto g = generator(5);
-  const auto t = torch::randint(s.T, {n}, g, torch::kLong);
+  const auto t = (torch::randint(s.T, {n}, g, torch::kLong) + 1).to(torch::kFloat64);
   const auto eps = torch::randn(x0.sizes(), g, dm::f64());
-  const auto eps_star = model.predict(dd::q_sample(s, x0, t, eps), t.to(torch::kFloat64));
+  const auto eps_star = model.predict(dm::marginal_sample(s, x0, t, eps), t);
   const auto r = ((eps - eps_star).pow(2).sum(1) + eps_star.pow(2).sum(1)) / D - 1.0;
   const double se = r.std().item<double>() / std::sqrt(double(n));
   EXPECT_NEAR(loss_exact - (1.0 - eps_star.pow(2).sum(1).mean().item<double>() / D), 0.0, 5 * se);
@@ -598,13 +599,15 @@ TEST(Ddpm, LossGradientReachesALinearModel) {
   torch::manual_seed(9);
   torch::nn::Linear lin(3, 2);
   lin->to(torch::kFloat64);
-  dd::EpsFn net = [&](const torch::Tensor& xt, const torch::Tensor& t, const torch::Tensor&) {
-    return lin(torch::cat({xt, (t / double(s.T)).unsqueeze(1)}, 1));
-  };
+  dm_test::FunctionModel net(dm::Prediction::eps,
+                             [&](const torch::Tensor& xt, const torch::Tensor& t, const dm::Condition&) {
+                               return lin(torch::cat({xt, (t / double(s.T)).unsqueeze(1)}, 1));
+                             });
   const int64_t n = 128, D = 2;
-  const auto x0 = gm.sample(n);
+  auto gen = generator(9);
+  const auto x0 = gm.sample(n, gen);
   auto g = generator(3);
-  const auto t = torch::randint(s.T, {n}, g, torch::kLong);
+  const auto t = torch::randint(s.T, {n}, g, torch::kLong) + 1;  // steps 1…T
   const auto eps = torch::randn(x0.sizes(), g, dm::f64());
   auto loss = dd::loss_eps_at(net, s, x0, t, eps);
   loss.backward();
@@ -612,7 +615,8 @@ TEST(Ddpm, LossGradientReachesALinearModel) {
   torch::Tensor resid, u;
   {
     torch::NoGradGuard no_grad;
-    u = torch::cat({dd::q_sample(s, x0, t, eps), (t.to(torch::kFloat64) / double(s.T)).unsqueeze(1)}, 1);
+    const auto tf = t.to(torch::kFloat64);
+    u = torch::cat({dm::marginal_sample(s, x0, tf, eps), (tf / double(s.T)).unsqueeze(1)}, 1);
     resid = eps - lin(u);
   }
   const double scale = -2.0 / double(n * D);
@@ -627,7 +631,8 @@ TEST(Ddpm, LossGradientReachesALinearModel) {
 
   // The random-draw version backpropagates too.
   lin->zero_grad();
-  dd::loss_eps(net, s, x0, {}, generator(4)).backward();
+  auto g4 = generator(4);
+  dd::loss_eps(net, s, x0, g4).backward();
   EXPECT_GT(lin->weight.grad().abs().sum().item<double>(), 0.0);
   EXPECT_TRUE(torch::isfinite(lin->weight.grad()).all().item<bool>());
 }

@@ -1,8 +1,8 @@
-// tests/unit/test_langevin.cpp — dm/langevin.hpp against exact answers.
+// tests/unit/test_langevin.cpp — dm/methods/langevin.hpp against exact answers.
 //
 //   * one ULA step, a run of ULA steps and an annealed run equal the update
 //     x + (Δt/2τ) s(x) + √Δt z written out here, with z drawn the same way
-//     (re-seeding torch's generator; z = torch::randn_like(x));
+//     (from a generator with the same seed; z = dm::randn_like(x, gen));
 //   * mala_log_accept equals the Metropolis–Hastings ratio written out for a 1D
 //     Gaussian target;
 //   * started from exact samples, ULA with a small step stays at the target
@@ -16,10 +16,11 @@
 #include <vector>
 
 #include "dm/base/core.hpp"
-#include "dm/methods/langevin.hpp"
+#include "dm/base/rng.hpp"
 #include "dm/data/metrics.hpp"
-#include "dm/diffusion/model.hpp"
 #include "dm/data/toy.hpp"
+#include "dm/diffusion/model.hpp"
+#include "dm/methods/langevin.hpp"
 
 namespace {
 
@@ -30,6 +31,8 @@ namespace lv = dm::langevin;
 torch::Tensor tensor(const std::vector<double>& v, const std::vector<int64_t>& shape) {
   return torch::tensor(v, dm::f64()).reshape(shape);
 }
+
+at::Generator generator(uint64_t seed) { return dm::make_generator(seed); }
 
 double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {
   return (a - b).abs().max().item<double>();
@@ -77,10 +80,10 @@ void expect_moments_match(const torch::Tensor& x, const torch::Tensor& mean, con
   }
 }
 
-// x + (Δt/2τ) s(x) + √Δt z, with z = randn_like(x) drawn after the score.
-torch::Tensor ula_by_hand(GaussianMixture& gm, const torch::Tensor& x, double dt, double tau) {
+// x + (Δt/2τ) s(x) + √Δt z, with z = randn_like(x, gen) drawn after the score.
+torch::Tensor ula_by_hand(GaussianMixture& gm, const torch::Tensor& x, double dt, double tau, at::Generator& gen) {
   const auto s = gm.score(x);
-  const auto z = torch::randn_like(x);
+  const auto z = dm::randn_like(x, gen);
   return x + dt / (2 * tau) * s + std::sqrt(dt) * z;
 }
 
@@ -90,13 +93,12 @@ torch::Tensor ula_by_hand(GaussianMixture& gm, const torch::Tensor& x, double dt
 
 TEST(Langevin, UlaStepIsTheFormula) {
   auto gm = mixture_2d();
-  torch::manual_seed(1);
-  const auto x = 2.0 * torch::randn({64, 2}, dm::f64());
+  auto gen = generator(1);
+  const auto x = 2.0 * dm::randn({64, 2}, gen, dm::f64());
   for (double tau : {1.0, 2.5}) {
-    torch::manual_seed(123);
-    const auto got = lv::ula_step(gm, x, 0.05, tau);
-    torch::manual_seed(123);
-    const auto want = ula_by_hand(gm, x, 0.05, tau);
+    auto g = generator(123), g_ref = generator(123);
+    const auto got = lv::ula_step(gm, x, 0.05, g, tau);
+    const auto want = ula_by_hand(gm, x, 0.05, tau, g_ref);
     ASSERT_EQ(got.sizes(), x.sizes());
     EXPECT_LT(max_abs_diff(got, want), 1e-12) << "tau " << tau;
   }
@@ -104,20 +106,20 @@ TEST(Langevin, UlaStepIsTheFormula) {
 
 TEST(Langevin, UlaRunIsRepeatedStepsAndCallsBack) {
   auto gm = mixture_2d();
-  torch::manual_seed(2);
-  const auto x0 = torch::randn({16, 2}, dm::f64());
+  auto gen = generator(2);
+  const auto x0 = dm::randn({16, 2}, gen, dm::f64());
   std::vector<int64_t> ks;
   std::vector<torch::Tensor> xs;
-  torch::manual_seed(7);
-  const auto got = lv::ula(gm, x0, 0.1, 3, 1.5, [&](int64_t k, const torch::Tensor& x) {
+  auto g = generator(7);
+  const auto got = lv::ula(gm, x0, 0.1, 3, g, 1.5, [&](int64_t k, const torch::Tensor& x) {
     ks.push_back(k);
     xs.push_back(x.clone());
   });
   EXPECT_EQ(ks, (std::vector<int64_t>{1, 2, 3}));
-  torch::manual_seed(7);
+  auto g_ref = generator(7);
   auto x = x0;
   for (int k = 0; k < 3; ++k) {
-    x = ula_by_hand(gm, x, 0.1, 1.5);
+    x = ula_by_hand(gm, x, 0.1, 1.5, g_ref);
     if (k < static_cast<int>(xs.size())) {
       EXPECT_LT(max_abs_diff(xs[k], x), 1e-12) << "step " << k + 1;
     }
@@ -127,17 +129,17 @@ TEST(Langevin, UlaRunIsRepeatedStepsAndCallsBack) {
 
 TEST(Langevin, AnnealedIsUlaAtEachTemperatureInTurn) {
   auto gm = mixture_2d();
-  torch::manual_seed(3);
-  const auto x0 = torch::randn({16, 2}, dm::f64());
+  auto gen = generator(3);
+  const auto x0 = dm::randn({16, 2}, gen, dm::f64());
   int64_t calls = 0;
-  torch::manual_seed(8);
-  const auto got = lv::annealed(gm, x0, {4.0, 2.0, 1.0}, 2, 0.05,
+  auto g = generator(8);
+  const auto got = lv::annealed(gm, x0, {4.0, 2.0, 1.0}, 2, 0.05, g,
                                 [&](int64_t, const torch::Tensor&) { ++calls; });
   EXPECT_EQ(calls, 6);
-  torch::manual_seed(8);
+  auto g_ref = generator(8);
   auto x = x0;
   for (double tau : {4.0, 2.0, 1.0})
-    for (int k = 0; k < 2; ++k) x = ula_by_hand(gm, x, 0.05, tau);
+    for (int k = 0; k < 2; ++k) x = ula_by_hand(gm, x, 0.05, tau, g_ref);
   EXPECT_LT(max_abs_diff(got, x), 1e-12);
 }
 
@@ -190,8 +192,8 @@ TEST(Langevin, GeometricSchedule) {
 // ≈ 0.10; in 60 exact-vs-exact repeats the max was 3.5–5× the mean.)
 constexpr double kFloorFactor = 8.5;
 
-double ed_floor(const GaussianMixture& gm, int64_t n) {
-  return dm::metrics::noise_floor([&](int64_t m) { return gm.sample(m); }, n,
+double ed_floor(const GaussianMixture& gm, int64_t n, at::Generator& gen) {
+  return dm::metrics::noise_floor([&](int64_t m) { return gm.sample(m, gen); }, n,
                                   dm::metrics::energy_distance, 16)
       .mean;
 }
@@ -204,13 +206,13 @@ double ed_floor(const GaussianMixture& gm, int64_t n) {
 // noise scale (e.g. √(2Δt), or a missing 1/2) inflates or shrinks the whole
 // mixture: the moment check (see expect_moments_match) catches it.
 TEST(Langevin, UlaSmallStepStaysAtTheMixture) {
-  torch::manual_seed(20);
+  auto gen = generator(20);
   auto gm = mixture_2d();
   const int64_t n = 1000;
-  const double floor = ed_floor(gm, n);
-  const auto x = lv::ula(gm, gm.sample(n), 0.01, 300);
+  const double floor = ed_floor(gm, n, gen);
+  const auto x = lv::ula(gm, gm.sample(n, gen), 0.01, 300, gen);
   EXPECT_TRUE(torch::isfinite(x).all().item<bool>());
-  EXPECT_LT(dm::metrics::energy_distance(x, gm.sample(n)), kFloorFactor * floor) << "floor " << floor;
+  EXPECT_LT(dm::metrics::energy_distance(x, gm.sample(n, gen)), kFloorFactor * floor) << "floor " << floor;
   const auto [mean, cov] = mixture_moments(gm);
   expect_moments_match(x, mean, cov);
 }
@@ -223,22 +225,22 @@ TEST(Langevin, UlaSmallStepStaysAtTheMixture) {
 // p ≈ 1e-3 as for exact samplers: the O(Δt) bias adds ~1e-3 to D, which lowers the
 // effective x by ~0.07; over 150 seeds 1.95 failed once, at 0.0346 vs 0.0308.)
 TEST(Langevin, UlaDoubleWellAtTemperatureFive) {
-  torch::manual_seed(21);
+  auto gen = generator(21);
   const int64_t n = 4000;
   const double crit = 2.23 / std::sqrt(static_cast<double>(n));
   const DoubleWell dw5(5.0);
   dm::ScoreFunction score1([](const torch::Tensor& x) { return DoubleWell::potential_grad(x); });
-  const auto x = lv::ula(score1, dw5.sample(n), 0.01, 300, 5.0);
+  const auto x = lv::ula(score1, dw5.sample(n, gen), 0.01, 300, gen, 5.0);
   ASSERT_EQ(x.sizes(), (std::vector<int64_t>{n, 1}));
   auto cdf5 = [&](const torch::Tensor& v) { return dw5.cdf(v.reshape({-1, 1})).reshape(v.sizes()); };
   EXPECT_LT(dm::metrics::ks_statistic(x.reshape(-1), cdf5), crit);
   // Same law through DoubleWell(5).score at τ = 1.
   dm::ScoreFunction score5([&](const torch::Tensor& v) { return dw5.score(v); });
-  const auto x5 = lv::ula(score5, dw5.sample(n), 0.01, 300);
+  const auto x5 = lv::ula(score5, dw5.sample(n, gen), 0.01, 300, gen);
   EXPECT_LT(dm::metrics::ks_statistic(x5.reshape(-1), cdf5), crit);
   // Can fail: τ ignored (ULA at τ = 1 from the same start) relaxes to p₁,
   // sup|F₁ − F₅| ≈ 0.12 ≈ 3.4·crit.
-  const auto x1 = lv::ula(score1, dw5.sample(n), 0.01, 300, 1.0);
+  const auto x1 = lv::ula(score1, dw5.sample(n, gen), 0.01, 300, gen, 1.0);
   EXPECT_GT(dm::metrics::ks_statistic(x1.reshape(-1), cdf5), crit);
 }
 
@@ -257,7 +259,7 @@ TEST(Langevin, UlaDoubleWellAtTemperatureFive) {
 // ≈ 1.0× and ED(MALA, p) ≈ 0.9× (acceptance ≈ 0.55). Moments are checked too
 // (5 SE, see expect_moments_match): ULA's covariance is V, MALA's is Σ.
 TEST(Langevin, MalaCorrectsTheBiasOfUlaAtLargeStep) {
-  torch::manual_seed(22);
+  auto gen = generator(22);
   const double pi = 3.14159265358979323846, c = std::cos(pi / 6), s = std::sin(pi / 6);
   const auto R = tensor({c, -s, s, c}, {2, 2});
   const auto cov = R.mm(torch::diag(tensor({0.25, 0.0625}, {2}))).mm(R.t());
@@ -268,21 +270,21 @@ TEST(Langevin, MalaCorrectsTheBiasOfUlaAtLargeStep) {
   const auto V = torch::inverse(P - dt / 4 * P.mm(P));
   const auto biased = GaussianMixture(tensor({1.0}, {1}), mu, V.unsqueeze(0));
   const int64_t n = 1000;
-  const double floor = ed_floor(gm, n), floor_biased = ed_floor(biased, n);
+  const double floor = ed_floor(gm, n, gen), floor_biased = ed_floor(biased, n, gen);
 
-  const auto x_ula = lv::ula(gm, gm.sample(n), dt, 40);
-  EXPECT_GT(dm::metrics::energy_distance(x_ula, gm.sample(n)), kFloorFactor * floor) << "floor " << floor;
-  EXPECT_LT(dm::metrics::energy_distance(x_ula, biased.sample(n)), kFloorFactor * floor_biased)
+  const auto x_ula = lv::ula(gm, gm.sample(n, gen), dt, 40, gen);
+  EXPECT_GT(dm::metrics::energy_distance(x_ula, gm.sample(n, gen)), kFloorFactor * floor) << "floor " << floor;
+  EXPECT_LT(dm::metrics::energy_distance(x_ula, biased.sample(n, gen)), kFloorFactor * floor_biased)
       << "floor " << floor_biased;
   expect_moments_match(x_ula, mu[0], V);
 
   auto log_prob = [&](const torch::Tensor& x) { return gm.log_prob(x); };
-  const auto res = lv::mala(log_prob, gm, gm.sample(n), dt, 40);
+  const auto res = lv::mala(log_prob, gm, gm.sample(n, gen), dt, 40, gen);
   // The acceptance must be a proper fraction, and the chains must have moved
   // (0 would leave the exact start untouched and pass trivially).
   EXPECT_GT(res.acceptance, 0.1);
   EXPECT_LT(res.acceptance, 1.0);
-  EXPECT_LT(dm::metrics::energy_distance(res.x, gm.sample(n)), kFloorFactor * floor) << "floor " << floor;
+  EXPECT_LT(dm::metrics::energy_distance(res.x, gm.sample(n, gen)), kFloorFactor * floor) << "floor " << floor;
   expect_moments_match(res.x, mu[0], cov);
 }
 
@@ -293,14 +295,14 @@ TEST(Langevin, MalaCorrectsTheBiasOfUlaAtLargeStep) {
 // per step, 100 steps → e^{−9.8}; O(Δt) variance bias 1/(1 − Δt/4σ²) − 1 = 5%
 // (energy distance ~1e-4, far below the floor ≈ 5e-3).
 TEST(Langevin, AnnealedEndsAtTheTarget) {
-  torch::manual_seed(23);
+  auto gen = generator(23);
   auto gm = dm::toy::ring_mixture(4, 2.0, 0.4);
   const int64_t n = 1000;
-  const double floor = ed_floor(gm, n);
-  const auto x0 = 3.0 * torch::randn({n, 2}, dm::f64());
-  EXPECT_GT(dm::metrics::energy_distance(x0, gm.sample(n)), kFloorFactor * floor);  // the start is far
-  const auto x = lv::annealed(gm, x0, lv::geometric_schedule(8.0, 1.0, 4), 100, 0.03);
-  EXPECT_LT(dm::metrics::energy_distance(x, gm.sample(n)), kFloorFactor * floor) << "floor " << floor;
+  const double floor = ed_floor(gm, n, gen);
+  const auto x0 = 3.0 * dm::randn({n, 2}, gen, dm::f64());
+  EXPECT_GT(dm::metrics::energy_distance(x0, gm.sample(n, gen)), kFloorFactor * floor);  // the start is far
+  const auto x = lv::annealed(gm, x0, lv::geometric_schedule(8.0, 1.0, 4), 100, 0.03, gen);
+  EXPECT_LT(dm::metrics::energy_distance(x, gm.sample(n, gen)), kFloorFactor * floor) << "floor " << floor;
   const auto [mean, cov] = mixture_moments(gm);  // 0 and (R²/2 + σ²) I
   expect_moments_match(x, mean, cov);
 }

@@ -1,4 +1,4 @@
-// tests/unit/test_toy.cpp — dm/toy.hpp against exact answers.
+// tests/unit/test_toy.cpp — dm/data/toy.hpp against exact answers.
 //
 // Gaussian mixtures are the suite's ground truth, so they are checked against
 // things that do not depend on the library's own algebra:
@@ -16,9 +16,12 @@
 #include <vector>
 
 #include "dm/base/core.hpp"
-#include "test_tensors.hpp"
+#include "dm/base/rng.hpp"
 #include "dm/data/metrics.hpp"
 #include "dm/data/toy.hpp"
+#include "dm/diffusion/process.hpp"
+#include "dm/diffusion/schedule.hpp"
+#include "test_tensors.hpp"
 
 namespace {
 
@@ -29,6 +32,8 @@ using torch::indexing::Slice;
 
 using dm_test::kPi;
 using dm_test::tensor;
+
+at::Generator generator(uint64_t seed) { return dm::make_generator(seed); }
 
 double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {
   return (a - b).abs().max().item<double>();
@@ -164,9 +169,9 @@ TEST(ToyGaussianMixture, Density2DIntegratesToOne) {
 // different order; values are O(1–100), so round-off is ~1e-13. 1e-10 leaves room.
 
 TEST(ToyGaussianMixture, LogProbMatchesHandFormula) {
-  torch::manual_seed(1);
+  auto gen = generator(1);
   for (const auto& gm : {mixture_2d(), mixture_3d()}) {
-    const auto x = 2.0 * torch::randn({40, gm.dim()}, dm::f64());
+    const auto x = 2.0 * dm::randn({40, gm.dim()}, gen, dm::f64());
     const auto hand = hand_component_log_probs(gm.weights(), gm.means(), gm.covs(), x);
     EXPECT_LT(max_abs_diff(gm.component_log_probs(x), hand), 1e-10);
     EXPECT_LT(max_abs_diff(gm.log_prob(x), torch::logsumexp(hand, 1)), 1e-10);
@@ -187,13 +192,13 @@ void expect_score_is_autograd(const GaussianMixture& gm, const torch::Tensor& x)
 }
 
 TEST(ToyGaussianMixture, ScoreEqualsAutogradOfLogProb2D) {
-  torch::manual_seed(2);
-  expect_score_is_autograd(mixture_2d(), 2.0 * torch::randn({64, 2}, dm::f64()));
+  auto gen = generator(2);
+  expect_score_is_autograd(mixture_2d(), 2.0 * dm::randn({64, 2}, gen, dm::f64()));
 }
 
 TEST(ToyGaussianMixture, ScoreEqualsAutogradOfLogProb3D) {
-  torch::manual_seed(3);
-  expect_score_is_autograd(mixture_3d(), 2.0 * torch::randn({64, 3}, dm::f64()));
+  auto gen = generator(3);
+  expect_score_is_autograd(mixture_3d(), 2.0 * dm::randn({64, 3}, gen, dm::f64()));
 }
 
 TEST(ToyGaussianMixture, ScoreEqualsAutogradFarInTheTails) {
@@ -205,10 +210,10 @@ TEST(ToyGaussianMixture, ScoreEqualsAutogradFarInTheTails) {
 }
 
 TEST(ToyGaussianMixture, EigenScoreEqualsTorchScore) {
-  torch::manual_seed(4);
+  auto gen = generator(4);
   for (const auto& gm : {mixture_2d(), mixture_3d()}) {
     const int64_t N = 50, D = gm.dim();
-    const auto x = 2.0 * torch::randn({N, D}, dm::f64());
+    const auto x = 2.0 * dm::randn({N, D}, gen, dm::f64());
     Eigen::MatrixXd xe(N, D);
     for (int64_t i = 0; i < N; ++i)
       for (int64_t j = 0; j < D; ++j) xe(i, j) = x[i][j].item<double>();
@@ -244,19 +249,19 @@ TEST(ToyGaussianMixture, PerturbationTransformsComponentsExactly) {
 // errors (two-sided p ≈ 6e-7 per check under a correct implementation), while a
 // missing σ²I (0.49 here) is > 10 standard errors of the covariance (SE ≈ 0.03–0.05).
 TEST(ToyGaussianMixture, PerturbVeMomentsMatchMonteCarlo) {
-  torch::manual_seed(10);
+  auto gen = generator(10);
   const auto gm = mixture_2d();
   const double sigma = 0.7;
-  const auto x = gm.sample(4000) + sigma * torch::randn({4000, 2}, dm::f64());
+  const auto x = gm.sample(4000, gen) + sigma * dm::randn({4000, 2}, gen, dm::f64());
   const auto [mean, cov] = mixture_moments(gm.perturb_ve(sigma));
   expect_moments_match(x, mean, cov, 5.0);
 }
 
 TEST(ToyGaussianMixture, PerturbVpMomentsMatchMonteCarlo) {
-  torch::manual_seed(11);
+  auto gen = generator(11);
   const auto gm = mixture_2d();
   const double a = 0.8, s = 0.6;
-  const auto x = a * gm.sample(4000) + s * torch::randn({4000, 2}, dm::f64());
+  const auto x = a * gm.sample(4000, gen) + s * dm::randn({4000, 2}, gen, dm::f64());
   const auto [mean, cov] = mixture_moments(gm.perturb_vp(a, s));
   expect_moments_match(x, mean, cov, 5.0);
 }
@@ -281,36 +286,36 @@ constexpr double kFloorFactor = 8.5;
 constexpr int kFloorRepeats = 16;
 
 TEST(ToyGaussianMixture, PerturbVeMatchesMonteCarloInEnergyDistance) {
-  torch::manual_seed(12);
+  auto gen = generator(12);
   const auto gm = mixture_2d();
   const int64_t n = 1000;
   const double sigma = 1.0;
   const auto exact = gm.perturb_ve(sigma);
-  const auto floor = dm::metrics::noise_floor([&](int64_t m) { return exact.sample(m); }, n,
+  const auto floor = dm::metrics::noise_floor([&](int64_t m) { return exact.sample(m, gen); }, n,
                                               dm::metrics::energy_distance, kFloorRepeats);
   ASSERT_GT(floor.mean, 0.0);
-  const auto mc = gm.sample(n) + sigma * torch::randn({n, 2}, dm::f64());
-  const double ed = dm::metrics::energy_distance(mc, exact.sample(n));
+  const auto mc = gm.sample(n, gen) + sigma * dm::randn({n, 2}, gen, dm::f64());
+  const double ed = dm::metrics::energy_distance(mc, exact.sample(n, gen));
   EXPECT_LT(ed, kFloorFactor * floor.mean) << "floor " << floor.mean << " ± " << floor.std;
   // Wrong σ: the MC sample against the mixture perturbed with 3σ.
-  const double ed_wrong = dm::metrics::energy_distance(mc, gm.perturb_ve(3 * sigma).sample(n));
+  const double ed_wrong = dm::metrics::energy_distance(mc, gm.perturb_ve(3 * sigma).sample(n, gen));
   EXPECT_GT(ed_wrong, kFloorFactor * floor.mean) << "floor " << floor.mean;
 }
 
 TEST(ToyGaussianMixture, PerturbVpMatchesMonteCarloInEnergyDistance) {
-  torch::manual_seed(13);
+  auto gen = generator(13);
   const auto gm = mixture_2d();
   const int64_t n = 1000;
   const double a = 0.6, s = 0.8;
   const auto exact = gm.perturb_vp(a, s);
-  const auto floor = dm::metrics::noise_floor([&](int64_t m) { return exact.sample(m); }, n,
+  const auto floor = dm::metrics::noise_floor([&](int64_t m) { return exact.sample(m, gen); }, n,
                                               dm::metrics::energy_distance, kFloorRepeats);
   ASSERT_GT(floor.mean, 0.0);
-  const auto mc = a * gm.sample(n) + s * torch::randn({n, 2}, dm::f64());
-  const double ed = dm::metrics::energy_distance(mc, exact.sample(n));
+  const auto mc = a * gm.sample(n, gen) + s * dm::randn({n, 2}, gen, dm::f64());
+  const double ed = dm::metrics::energy_distance(mc, exact.sample(n, gen));
   EXPECT_LT(ed, kFloorFactor * floor.mean) << "floor " << floor.mean << " ± " << floor.std;
   // Wrong: the data left unperturbed, (a, s) = (1, 0).
-  const double ed_wrong = dm::metrics::energy_distance(mc, gm.perturb_vp(1.0, 0.0).sample(n));
+  const double ed_wrong = dm::metrics::energy_distance(mc, gm.perturb_vp(1.0, 0.0).sample(n, gen));
   EXPECT_GT(ed_wrong, kFloorFactor * floor.mean) << "floor " << floor.mean;
 }
 
@@ -318,11 +323,11 @@ TEST(ToyGaussianMixture, PerturbVpMatchesMonteCarloInEnergyDistance) {
 // Sampling: component frequencies and per-component means.
 
 TEST(ToyGaussianMixture, SampleFrequenciesMatchWeights) {
-  torch::manual_seed(20);
+  auto gen = generator(20);
   const auto gm = mixture_2d();
   const int64_t n = 20000;
   torch::Tensor comp;
-  const auto x = gm.sample(n, &comp);
+  const auto x = gm.sample(n, gen, &comp);
   ASSERT_EQ(x.sizes(), (std::vector<int64_t>{n, 2}));
   ASSERT_EQ(x.scalar_type(), torch::kFloat64);
   ASSERT_TRUE(comp.defined());
@@ -346,10 +351,10 @@ TEST(ToyGaussianMixture, SampleFrequenciesMatchWeights) {
 }
 
 TEST(ToyGaussianMixture, SampleMomentsMatchMixtureMoments) {
-  torch::manual_seed(21);
+  auto gen = generator(21);
   const auto gm = mixture_3d();
   const auto [mean, cov] = mixture_moments(gm);
-  expect_moments_match(gm.sample(4000), mean, cov, 5.0);  // 5 SE, see expect_moments_match
+  expect_moments_match(gm.sample(4000, gen), mean, cov, 5.0);  // 5 SE, see expect_moments_match
 }
 
 // ---------------------------------------------------------------------------
@@ -380,8 +385,8 @@ TEST(ToyGaussianMixture, ClassPosteriorIsBayesRule) {
     EXPECT_NEAR(post[i][0].item<double>(), joint[0] / total, 1e-12) << "point " << i;
     EXPECT_NEAR(post[i][1].item<double>(), (joint[1] + joint[2]) / total, 1e-12) << "point " << i;
   }
-  torch::manual_seed(30);
-  const auto xr = 3.0 * torch::randn({100, 2}, dm::f64());
+  auto gen = generator(30);
+  const auto xr = 3.0 * dm::randn({100, 2}, gen, dm::f64());
   EXPECT_LT(max_abs_diff(gm.class_posterior(xr).sum(1), torch::ones({100}, dm::f64())), 1e-12);
 }
 
@@ -402,8 +407,8 @@ TEST(ToyGaussianMixture, ConditionalKeepsTheClassComponents) {
 TEST(ToyGaussianMixture, PredictWithLabelsIsTheClassConditionalScore) {
   auto gm = mixture_2d({0, 1, 1});
   EXPECT_EQ(gm.prediction(), dm::Prediction::score);
-  torch::manual_seed(31);
-  const auto x = 2.0 * torch::randn({6, 2}, dm::f64());
+  auto gen = generator(31);
+  const auto x = 2.0 * dm::randn({6, 2}, gen, dm::f64());
   const auto t = torch::zeros({6}, dm::f64());
   const auto labels = torch::tensor({0, 1, -1, 1, 0, -1}, torch::kLong);
   const auto out = gm.predict(x, t, labels);
@@ -446,8 +451,8 @@ TEST(ToyGaussianMixture, PosteriorDensityIsBayesRule) {
   const auto y = tensor({0.7}, {1});
   const double sy = 0.4;
   const auto post = gm.posterior(A, y, sy);
-  torch::manual_seed(40);
-  const auto x = 2.0 * torch::randn({50, 2}, dm::f64());
+  auto gen = generator(40);
+  const auto x = 2.0 * dm::randn({50, 2}, gen, dm::f64());
   const auto log_prior =
       torch::logsumexp(hand_component_log_probs(gm.weights(), gm.means(), gm.covs(), x), 1);
   const auto Ax = x.mm(A.t());  // [50, 1]
@@ -466,14 +471,14 @@ TEST(ToyGaussianMixture, PosteriorMomentsMatchImportanceSampling) {
   // Self-normalised importance sampling: prior samples x_i weighted by
   // w_i ∝ N(y; A x_i, σ_y²). Delta-method SE of Σ w̄_i f_i is
   // sqrt(Σ w̄_i² (f_i − f̂)²); tolerance 5 SE.
-  torch::manual_seed(41);
+  auto gen = generator(41);
   const auto gm = mixture_2d();
   const auto A = tensor({1.0, 0.5}, {1, 2});
   const auto y = tensor({0.7}, {1});
   const double sy = 0.4;
   const auto [mean, cov] = mixture_moments(gm.posterior(A, y, sy));
   const int64_t n = 40000;
-  const auto x = gm.sample(n);
+  const auto x = gm.sample(n, gen);
   const auto logw = -0.5 * (x.mm(A.t()) - y).pow(2).sum(1) / (sy * sy);
   const auto w = torch::softmax(logw, 0);
   const double ess = 1.0 / w.pow(2).sum().item<double>();
@@ -499,8 +504,8 @@ TEST(ToyGaussianMixture, PosteriorMomentsMatchImportanceSampling) {
 TEST(ToyPerturbedMixture, VeScoreRowsEqualPerturbVe) {
   PerturbedMixture model(mixture_2d(), [](double t) { return std::make_pair(1.0, t); });
   EXPECT_EQ(model.prediction(), dm::Prediction::score);
-  torch::manual_seed(50);
-  const auto x = 2.0 * torch::randn({5, 2}, dm::f64());
+  auto gen = generator(50);
+  const auto x = 2.0 * dm::randn({5, 2}, gen, dm::f64());
   const auto t = tensor({0.1, 0.5, 1.0, 2.0, 0.3}, {5});
   const auto out = model.predict(x, t);
   ASSERT_EQ(out.sizes(), x.sizes());
@@ -522,8 +527,8 @@ TEST(ToyPerturbedMixture, VpScoreAndEpsRowsEqualPerturbVp) {
   PerturbedMixture score_model(mixture_2d(), mean_std);
   PerturbedMixture eps_model(mixture_2d(), mean_std, dm::Prediction::eps);
   EXPECT_EQ(eps_model.prediction(), dm::Prediction::eps);
-  torch::manual_seed(51);
-  const auto x = 2.0 * torch::randn({5, 2}, dm::f64());
+  auto gen = generator(51);
+  const auto x = 2.0 * dm::randn({5, 2}, gen, dm::f64());
   const auto t = tensor({0.05, 0.4, 1.0, 3.0, 0.2}, {5});
   const auto score = score_model.predict(x, t);
   const auto eps = eps_model.predict(x, t);
@@ -543,8 +548,8 @@ TEST(ToyPerturbedMixture, LabelsGiveTheClassConditionalPerturbedScore) {
   auto mean_std = [](double t) { return std::make_pair(std::exp(-t), std::sqrt(1 - std::exp(-2 * t))); };
   const auto gm = mixture_2d({0, 1, 1});
   PerturbedMixture model(gm, mean_std);
-  torch::manual_seed(52);
-  const auto x = 2.0 * torch::randn({4, 2}, dm::f64());
+  auto gen = generator(52);
+  const auto x = 2.0 * dm::randn({4, 2}, gen, dm::f64());
   const auto t = tensor({0.1, 0.5, 1.0, 0.3}, {4});
   const auto labels = torch::tensor({0, 1, -1, 1}, torch::kLong);
   const auto out = model.predict(x, t, labels);
@@ -577,9 +582,9 @@ TEST(ToyRingMixture, VerticesOfARegularPolygon) {
 }
 
 TEST(ToyDatasets, ShapesAndFiniteness) {
-  torch::manual_seed(60);
-  for (const auto& x : {dm::toy::moons(300), dm::toy::swiss_roll(300), dm::toy::rings(300),
-                        dm::toy::checkerboard(300)}) {
+  auto gen = generator(60);
+  for (const auto& x : {dm::toy::moons(300, gen), dm::toy::swiss_roll(300, gen), dm::toy::rings(300, gen),
+                        dm::toy::checkerboard(300, gen)}) {
     ASSERT_EQ(x.sizes(), (std::vector<int64_t>{300, 2}));
     EXPECT_EQ(x.scalar_type(), torch::kFloat64);
     EXPECT_TRUE(torch::isfinite(x).all().item<bool>());
@@ -589,8 +594,8 @@ TEST(ToyDatasets, ShapesAndFiniteness) {
 
 // Noise-free rings lie on `count` concentric circles with radii r, 2r, …, count·r.
 TEST(ToyDatasets, RingsWithoutNoiseLieOnEquallySpacedCircles) {
-  torch::manual_seed(61);
-  const auto x = dm::toy::rings(600, 3, 0.0);
+  auto gen = generator(61);
+  const auto x = dm::toy::rings(600, gen, 3, 0.0);
   const auto r = x.norm(2, 1);
   const double r1 = r.min().item<double>();
   ASSERT_GT(r1, 0.0);
@@ -603,9 +608,9 @@ TEST(ToyDatasets, RingsWithoutNoiseLieOnEquallySpacedCircles) {
 // [−2, 2]² — cell (i, j) (column i = ⌊(x+2)/c⌋, row j = ⌊(y+2)/c⌋, c = 4/squares) with
 // i + j even, each with probability 1/#black. Frequencies within 4.5 binomial SE.
 void expect_checkerboard(int64_t squares) {
-  torch::manual_seed(62);
+  auto gen = generator(62);
   const int64_t n = 12000;
-  const auto x = dm::toy::checkerboard(n, squares);
+  const auto x = dm::toy::checkerboard(n, gen, squares);
   ASSERT_EQ(x.sizes(), (std::vector<int64_t>{n, 2}));
   EXPECT_GE(x.min().item<double>(), -2.0);
   EXPECT_LE(x.max().item<double>(), 2.0);
@@ -693,16 +698,16 @@ TEST(ToyDoubleWell, CdfIsTheRunningIntegral) {
 // the other temperature's CDF, |D − sup|F₁ − F₅|| ≤ sup|F_n − F₁| < 1.95/√n (same
 // bound, triangle inequality), where sup|F₁ − F₅| is computed from the CDFs.
 TEST(ToyDoubleWell, SamplesPassKolmogorovSmirnov) {
-  torch::manual_seed(70);
+  auto gen = generator(70);
   const int64_t n = 4000;
   const double crit = 1.95 / std::sqrt(static_cast<double>(n));
   const DoubleWell dw1(1.0), dw5(5.0);
-  const auto x1 = dw1.sample(n);
+  const auto x1 = dw1.sample(n, gen);
   ASSERT_EQ(x1.sizes(), (std::vector<int64_t>{n, 1}));
   auto cdf1 = [&](const torch::Tensor& v) { return dw1.cdf(v.reshape({-1, 1})).reshape(v.sizes()); };
   auto cdf5 = [&](const torch::Tensor& v) { return dw5.cdf(v.reshape({-1, 1})).reshape(v.sizes()); };
   EXPECT_LT(dm::metrics::ks_statistic(x1.reshape(-1), cdf1), crit);
-  EXPECT_LT(dm::metrics::ks_statistic(dw5.sample(n).reshape(-1), cdf5), crit);
+  EXPECT_LT(dm::metrics::ks_statistic(dw5.sample(n, gen).reshape(-1), cdf5), crit);
   const auto grid = torch::linspace(-4, 4, 8001, dm::f64());
   const double d_pop = (cdf1(grid) - cdf5(grid)).abs().max().item<double>();  // ≈ 0.12
   ASSERT_GT(d_pop, 2 * crit);  // so D ≥ d_pop − crit > crit: the wrong τ is rejected

@@ -7,7 +7,9 @@
 namespace dm {
 
 Chapter::Chapter(std::string name, std::string description, int default_threads)
-    : name_(std::move(name)), app_(std::move(description), name_), default_threads_(default_threads) {
+    : name_(std::move(name)),
+      app_(std::move(description), name_),
+      default_threads_(default_threads) {
   options_.out = std::filesystem::path("runs") / name_;
   app_.add_flag("--quick", options_.quick, "CI-sized run (well under a minute on 2 CPU cores)");
   app_.add_option("--device", options_.device_flag, "auto | cpu | cuda")
@@ -53,9 +55,9 @@ void ensure_writable_dir(const std::filesystem::path& dir) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec || !std::filesystem::is_directory(dir)) {
-    throw Error("cannot create output folder '" + dir.string() + "'" +
-                    (ec ? ": " + ec.message() : ""),
-                "pass a writable folder with --out");
+    throw Error(
+        "cannot create output folder '" + dir.string() + "'" + (ec ? ": " + ec.message() : ""),
+        "pass a writable folder with --out");
   }
   const auto probe = dir / ".dm_write_probe";
   {

@@ -32,8 +32,7 @@ std::string base64_encode(const std::string& bytes) {
     uint32_t group = 0;
     for (size_t k = 0; k < 3; ++k)
       group = (group << 8) | (k < n ? static_cast<unsigned char>(bytes[i + k]) : 0u);
-    for (size_t k = 0; k < 4; ++k)
-      out += k <= n ? kAlphabet[(group >> (18 - 6 * k)) & 63] : '=';
+    for (size_t k = 0; k < 4; ++k) out += k <= n ? kAlphabet[(group >> (18 - 6 * k)) & 63] : '=';
   }
   return out;
 }
@@ -51,8 +50,7 @@ std::string base64_decode(const std::string& text) {
     uint32_t group = 0;
     for (size_t k = 0; k < 4; ++k) {
       const int value = k < 4u - pad ? table[static_cast<unsigned char>(text[i + k])] : 0;
-      if (value < 0)
-        throw Error("base64: invalid character at position " + std::to_string(i + k));
+      if (value < 0) throw Error("base64: invalid character at position " + std::to_string(i + k));
       group = (group << 6) | static_cast<uint32_t>(value);
     }
     for (int k = 0; k < 3 - pad; ++k) out += static_cast<char>((group >> (16 - 8 * k)) & 255);

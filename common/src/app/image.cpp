@@ -37,13 +37,15 @@ std::string shape_of(const torch::Tensor& t) {
 // v ↦ round(255·(v − lo)/(hi − lo)), clamped to 0..255; NaN becomes 0.
 torch::Tensor to_pixels(const torch::Tensor& image, double lo, double hi) {
   if (!image.defined()) throw Error("image: the tensor is undefined");
-  if (!(lo < hi)) throw Error("image: need lo < hi, got lo = " + std::to_string(lo) +
-                              ", hi = " + std::to_string(hi));
+  if (!(lo < hi))
+    throw Error("image: need lo < hi, got lo = " + std::to_string(lo) +
+                ", hi = " + std::to_string(hi));
   torch::Tensor chw = image.detach();
   if (chw.dim() == 2) chw = chw.unsqueeze(0);
   if (chw.dim() != 3 || (chw.size(0) != 1 && chw.size(0) != 3))
     throw Error("image: expected [C, H, W] with C = 1 or 3, or [H, W]; got " + shape_of(image));
-  if (chw.size(1) == 0 || chw.size(2) == 0) throw Error("image: the image is empty " + shape_of(image));
+  if (chw.size(1) == 0 || chw.size(2) == 0)
+    throw Error("image: the image is empty " + shape_of(image));
   const torch::Tensor scaled = ((chw.to(torch::kCPU, torch::kFloat64) - lo) * (255.0 / (hi - lo)))
                                    .round()
                                    .clamp(0.0, 255.0)
@@ -65,8 +67,8 @@ torch::Tensor make_grid(const torch::Tensor& batch, int nrow, int padding, doubl
   // sits in a (h + p) × (w + p) cell and one more p closes the bottom/right.
   const int64_t cols = std::min<int64_t>(nrow, n), rows = (n + cols - 1) / cols;
   const int64_t cell_h = h + padding, cell_w = w + padding;
-  torch::Tensor grid =
-      torch::full({c, rows * cell_h + padding, cols * cell_w + padding}, pad_value, batch.options());
+  torch::Tensor grid = torch::full({c, rows * cell_h + padding, cols * cell_w + padding}, pad_value,
+                                   batch.options());
   for (int64_t k = 0; k < n; ++k) {
     const int64_t y = (k / cols) * cell_h + padding, x = (k % cols) * cell_w + padding;
     grid.narrow(1, y, h).narrow(2, x, w).copy_(batch[k]);

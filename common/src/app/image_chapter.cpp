@@ -19,24 +19,29 @@ Tensor enlarge(const Tensor& images, int64_t factor) {
   return images.repeat_interleave(factor, -2).repeat_interleave(factor, -1);
 }
 
-Tensor sample_in_batches(int64_t n, int64_t batch, const std::function<Tensor(int64_t, int64_t)>& draw) {
+Tensor sample_in_batches(int64_t n, int64_t batch,
+                         const std::function<Tensor(int64_t, int64_t)>& draw) {
   if (n < 1 || batch < 1) throw Error("sample_in_batches: need n ≥ 1 and batch ≥ 1");
   std::vector<Tensor> parts;
-  for (int64_t done = 0; done < n; done += batch) parts.push_back(draw(std::min(batch, n - done), done).to(torch::kCPU));
+  for (int64_t done = 0; done < n; done += batch)
+    parts.push_back(draw(std::min(batch, n - done), done).to(torch::kCPU));
   return torch::cat(parts);
 }
 
-void require_checkpoint(const fs::path& checkpoint, const json& model_json, bool quick, bool train) {
+void require_checkpoint(const fs::path& checkpoint, const json& model_json, bool quick,
+                        bool train) {
   if (quick || train) return;
   if (!fs::exists(checkpoint))
-    throw Error("no checkpoint to sample from at " + checkpoint.string(),
-                "pass --train to train the U-Net here (hours on a CPU, minutes on a GPU), or --quick");
+    throw Error(
+        "no checkpoint to sample from at " + checkpoint.string(),
+        "pass --train to train the U-Net here (hours on a CPU, minutes on a GPU), or --quick");
   train::check_compatible(checkpoint, model_json);
 }
 
 namespace {
-void plot_loss(const std::vector<double>& steps, const std::vector<double>& losses, const std::string& title,
-               const std::string& label, const Chapter& ch, MetricsFile& metrics) {
+void plot_loss(const std::vector<double>& steps, const std::vector<double>& losses,
+               const std::string& title, const std::string& label, const Chapter& ch,
+               MetricsFile& metrics) {
   plot::Figure fig;
   fig.ax().title(title).xlabel("step").ylabel(label).logy().line(steps, losses, "loss");
   fig.save(ch.out("loss"));
@@ -44,34 +49,44 @@ void plot_loss(const std::vector<double>& steps, const std::vector<double>& loss
 }
 }  // namespace
 
-json load_shipped(torch::nn::Module& model, const json& model_config, const fs::path& path, const Chapter& ch,
-                  MetricsFile& metrics, const std::string& loss_label) {
+json load_shipped(torch::nn::Module& model, const json& model_config, const fs::path& path,
+                  const Chapter& ch, MetricsFile& metrics, const std::string& loss_label) {
   train::load_weights(model, model_config, path);
   const json manifest = train::read_checkpoint_info(path).value("manifest", json());
   if (manifest.contains("loss_steps"))
-    plot_loss(manifest["loss_steps"].get<std::vector<double>>(), manifest["losses"].get<std::vector<double>>(),
+    plot_loss(manifest["loss_steps"].get<std::vector<double>>(),
+              manifest["losses"].get<std::vector<double>>(),
               "training loss (from the checkpoint's manifest)", loss_label, ch, metrics);
   model.eval();
   return manifest;
 }
 
 json finish_training(train::Trainer& trainer, torch::nn::Module& model, const json& model_config,
-                     const train::TrainResult& result, int64_t batch, const Chapter& ch, MetricsFile& metrics,
-                     const std::string& export_name, const std::string& loss_label) {
+                     const train::TrainResult& result, int64_t batch, const Chapter& ch,
+                     MetricsFile& metrics, const std::string& export_name,
+                     const std::string& loss_label) {
   const auto& opt = ch.options();
   const double seconds = result.seconds;
-  std::printf("  %lld steps in %.0f s (%.3f s/step); loss %.4f → %.4f\n", (long long)result.step, seconds,
-              seconds / double(std::max<int64_t>(1, result.step - result.resumed_from)), result.losses.front(),
-              result.losses.back());
-  metrics["training"] = {{"steps", result.step},        {"batch", batch},
-                         {"seconds", seconds},          {"loss_first", result.losses.front()},
-                         {"loss_last", result.losses.back()}, {"loss_steps", result.loss_steps},
+  std::printf("  %lld steps in %.0f s (%.3f s/step); loss %.4f → %.4f\n", (long long)result.step,
+              seconds, seconds / double(std::max<int64_t>(1, result.step - result.resumed_from)),
+              result.losses.front(), result.losses.back());
+  metrics["training"] = {{"steps", result.step},
+                         {"batch", batch},
+                         {"seconds", seconds},
+                         {"loss_first", result.losses.front()},
+                         {"loss_last", result.losses.back()},
+                         {"loss_steps", result.loss_steps},
                          {"losses", result.losses}};
-  plot_loss(result.loss_steps, result.losses, "training loss (running mean)", loss_label, ch, metrics);
+  plot_loss(result.loss_steps, result.losses, "training loss (running mean)", loss_label, ch,
+            metrics);
   trainer.ema().copy_to(model);
   model.eval();
-  const json manifest = {{"steps", result.step}, {"loss_steps", result.loss_steps}, {"losses", result.losses},
-                         {"seed", opt.seed},     {"device", device_name(opt.device)}, {"batch", batch},
+  const json manifest = {{"steps", result.step},
+                         {"loss_steps", result.loss_steps},
+                         {"losses", result.losses},
+                         {"seed", opt.seed},
+                         {"device", device_name(opt.device)},
+                         {"batch", batch},
                          {"wall_seconds_this_run", seconds}};
   if (!opt.quick) {
     train::export_weights(model, model_config, ch.out(export_name), manifest);
@@ -91,7 +106,8 @@ TrainedImageModel load_or_train(const Chapter& ch, const ImageModel& m, const Im
   out.model = std::make_unique<nn::NetModel>(out.net, m.spec, m.process);
 
   if (!t.train && !opt.quick && fs::exists(m.checkpoint)) {
-    std::cout << "  loading the shipped weights " << m.checkpoint.string() << " (--train retrains)\n";
+    std::cout << "  loading the shipped weights " << m.checkpoint.string()
+              << " (--train retrains)\n";
     out.manifest = load_shipped(*out.net, m.description, m.checkpoint, ch, metrics, m.loss_label);
     out.source = "checkpoint " + m.checkpoint.filename().string();
     return out;
@@ -111,23 +127,26 @@ TrainedImageModel load_or_train(const Chapter& ch, const ImageModel& m, const Im
   Tensor order;
   auto result = trainer.run(
       [&](int64_t step) {
-        const int64_t e = (step - 1) / batches.batches_per_epoch(), b = (step - 1) % batches.batches_per_epoch();
+        const int64_t e = (step - 1) / batches.batches_per_epoch(),
+                      b = (step - 1) % batches.batches_per_epoch();
         if (e != epoch) order = batches.order(epoch = e);  // reshuffled every epoch
         return t.loss(*out.model, batches.batch(order, b).images);
       },
       ch.out("unet_checkpoint.pt"), t.resume,
       [&](int64_t step, double) {
-        if (t.preview && t.grid_every > 0 && step % t.grid_every == 0) {  // samples from the EMA weights
+        if (t.preview && t.grid_every > 0 &&
+            step % t.grid_every == 0) {  // samples from the EMA weights
           nn::UseEmaWeights ema(trainer.ema(), *out.net);
           out.net->eval();
           const auto x = t.preview(*out.model);
-          image::save_grid(enlarge(x.clamp(-1, 1), 2), ch.out("train_samples_step" + std::to_string(step) + ".png"), 8);
+          image::save_grid(enlarge(x.clamp(-1, 1), 2),
+                           ch.out("train_samples_step" + std::to_string(step) + ".png"), 8);
           out.net->train();
         }
       },
       "train U-Net");
-  out.manifest = finish_training(trainer, *out.net, m.description, result, t.batch, ch, metrics, m.export_name,
-                                 m.loss_label);
+  out.manifest = finish_training(trainer, *out.net, m.description, result, t.batch, ch, metrics,
+                                 m.export_name, m.loss_label);
   out.source = "trained here";
   return out;
 }
@@ -139,10 +158,14 @@ void plot_class_fractions(const quality::SampleReport& r, const std::filesystem:
   for (size_t k = 0; k < r.class_fractions.size(); ++k) idx.push_back(double(k));
   const double top = *std::max_element(r.class_fractions.begin(), r.class_fractions.end());
   dm::plot::Figure fig(1, 1, 900, 380);
-  fig.ax().title("classes of " + std::to_string(r.samples) + " samples (by the classifier); 0.1 each in the data")
-      .xlabel("class: " + names[0] + ", " + names[1] + ", …, " + names.back()).ylabel("fraction")
+  fig.ax()
+      .title("classes of " + std::to_string(r.samples) +
+             " samples (by the classifier); 0.1 each in the data")
+      .xlabel("class: " + names[0] + ", " + names[1] + ", …, " + names.back())
+      .ylabel("fraction")
       .yrange(0, std::max(0.3, 1.15 * top))
-      .linepoints(idx, r.class_fractions, "samples").hline(0.1, "data", {"#777777", 1.5, 0.4, 1.0, true});
+      .linepoints(idx, r.class_fractions, "samples")
+      .hline(0.1, "data", {"#777777", 1.5, 0.4, 1.0, true});
   fig.save(stem);
 }
 

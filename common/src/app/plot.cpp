@@ -159,7 +159,8 @@ void run_gnuplot(const std::string& script, const std::string& target) {
   }
   const std::string command = "gnuplot " + shell_quote(file.path().string()) + " 2>&1";
   FILE* pipe = popen(command.c_str(), "r");
-  if (!pipe) throw Error("plot: cannot start gnuplot", "install gnuplot-nox (bash tools/install-deps.sh)");
+  if (!pipe)
+    throw Error("plot: cannot start gnuplot", "install gnuplot-nox (bash tools/install-deps.sh)");
   std::string output;
   char buf[4096];
   for (size_t n; (n = std::fread(buf, 1, sizeof buf, pipe)) > 0;) output.append(buf, n);
@@ -201,7 +202,8 @@ std::string color(int index) {
 }
 
 Vec histogram_density(const Vec& values, int bins, double lo, double hi) {
-  if (bins < 1) throw Error("plot::histogram: bins must be at least 1, got " + std::to_string(bins));
+  if (bins < 1)
+    throw Error("plot::histogram: bins must be at least 1, got " + std::to_string(bins));
   if (!(lo < hi)) throw Error("plot::histogram: empty range [" + num(lo) + ", " + num(hi) + "]");
   Vec count(static_cast<size_t>(bins), 0.0);
   double inside = 0.0;
@@ -220,13 +222,34 @@ Vec histogram_density(const Vec& values, int bins, double lo, double hi) {
 
 // --- Axes --------------------------------------------------------------------
 
-Axes& Axes::title(const std::string& t) { title_ = t; return *this; }
-Axes& Axes::xlabel(const std::string& t) { xlabel_ = t; return *this; }
-Axes& Axes::ylabel(const std::string& t) { ylabel_ = t; return *this; }
-Axes& Axes::logx(bool on) { logx_ = on; return *this; }
-Axes& Axes::logy(bool on) { logy_ = on; return *this; }
-Axes& Axes::equal_aspect(bool on) { equal_ = on; return *this; }
-Axes& Axes::legend(bool on) { legend_ = on; return *this; }
+Axes& Axes::title(const std::string& t) {
+  title_ = t;
+  return *this;
+}
+Axes& Axes::xlabel(const std::string& t) {
+  xlabel_ = t;
+  return *this;
+}
+Axes& Axes::ylabel(const std::string& t) {
+  ylabel_ = t;
+  return *this;
+}
+Axes& Axes::logx(bool on) {
+  logx_ = on;
+  return *this;
+}
+Axes& Axes::logy(bool on) {
+  logy_ = on;
+  return *this;
+}
+Axes& Axes::equal_aspect(bool on) {
+  equal_ = on;
+  return *this;
+}
+Axes& Axes::legend(bool on) {
+  legend_ = on;
+  return *this;
+}
 
 Axes& Axes::xrange(double lo, double hi) {
   if (!(lo < hi)) throw Error("plot::xrange: need lo < hi, got [" + num(lo) + ", " + num(hi) + "]");
@@ -284,7 +307,8 @@ Axes& Axes::histogram(const Vec& values, int bins, const std::string& label, Sty
   Vec density = histogram_density(values, bins, lo, hi);
   const double width = (hi - lo) / bins;
   Vec centers(density.size()), widths(density.size(), width);
-  for (size_t k = 0; k < centers.size(); ++k) centers[k] = lo + (static_cast<double>(k) + 0.5) * width;
+  for (size_t k = 0; k < centers.size(); ++k)
+    centers[k] = lo + (static_cast<double>(k) + 0.5) * width;
   series_.push_back({"histogram", label, styled(s), {centers, density, widths}});
   return *this;
 }
@@ -349,15 +373,16 @@ std::string Axes::script() const {
   };
   // Log scales before ranges: gnuplot adjusts a range set while the previous
   // panel's log scale is still on (a lower limit of 0 silently becomes 0.1).
-  out << "unset logscale\n" << (logx_ ? "set logscale x\n" : "") << (logy_ ? "set logscale y\n" : "");
+  out << "unset logscale\n"
+      << (logx_ ? "set logscale x\n" : "") << (logy_ ? "set logscale y\n" : "");
   // Log axes label the decades as 10^k instead of 100.000000.
   out << (logx_ ? "set format x \"10^{%L}\"\n" : "set format x \"% h\"\n")
       << (logy_ ? "set format y \"10^{%L}\"\n" : "set format y \"% h\"\n");
   out << "set xrange " << range(x_range) << "\nset yrange " << range(y_range) << "\n";
   out << (equal_ ? "set size ratio -1\n" : "set size noratio\n");
 
-  const bool any_label = std::any_of(series_.begin(), series_.end(),
-                                     [](const Series& s) { return !s.label.empty(); });
+  const bool any_label =
+      std::any_of(series_.begin(), series_.end(), [](const Series& s) { return !s.label.empty(); });
   out << (legend_ && any_label
               // Left reverse: sample first, then left-aligned text, as a reader scans.
               ? "set key top right Left reverse opaque box lc rgb '#c8c8c8' lw 1 samplen 2.5 "
@@ -489,7 +514,11 @@ bool valid_utf8(const std::string& s) {
   size_t i = 0;
   while (i < s.size()) {
     const auto c = static_cast<unsigned char>(s[i]);
-    const int extra = c < 0x80 ? 0 : (c >> 5) == 0x6 ? 1 : (c >> 4) == 0xE ? 2 : (c >> 3) == 0x1E ? 3 : -1;
+    const int extra = c < 0x80           ? 0
+                      : (c >> 5) == 0x6  ? 1
+                      : (c >> 4) == 0xE  ? 2
+                      : (c >> 3) == 0x1E ? 3
+                                         : -1;
     if (extra < 0 || i + extra >= s.size()) return false;
     for (int k = 1; k <= extra; ++k)
       if ((static_cast<unsigned char>(s[i + k]) >> 6) != 0x2) return false;
@@ -500,8 +529,9 @@ bool valid_utf8(const std::string& s) {
 
 void check_svg_text(const std::string& svg, const std::string& target) {
   if (!valid_utf8(svg))
-    throw Error("plot: the SVG for " + target + " is not valid UTF-8, browsers will not show it",
-                "write symbols as UTF-8 characters (τ, Δ, √, →) instead of {/Symbol \\ooo} escapes");
+    throw Error(
+        "plot: the SVG for " + target + " is not valid UTF-8, browsers will not show it",
+        "write symbols as UTF-8 characters (τ, Δ, √, →) instead of {/Symbol \\ooo} escapes");
 }
 
 std::string read_file(const fs::path& p) {
@@ -522,11 +552,11 @@ fs::path Figure::save(const fs::path& stem) const {
   }
   const std::string size = " size " + std::to_string(width_) + "," + std::to_string(height_) + "\n";
   const std::string body = script();
-  const std::string full =
-      "set terminal svg enhanced background rgb 'white' font 'Helvetica,12'" + size +
-      "set output " + quote(svg_path.string()) + "\n" + body + "unset output\n" +
-      "set terminal pngcairo enhanced font 'Helvetica,11'" + size +
-      "set output " + quote(png_path.string()) + "\n" + body + "unset output\n";
+  const std::string full = "set terminal svg enhanced background rgb 'white' font 'Helvetica,12'" +
+                           size + "set output " + quote(svg_path.string()) + "\n" + body +
+                           "unset output\n" + "set terminal pngcairo enhanced font 'Helvetica,11'" +
+                           size + "set output " + quote(png_path.string()) + "\n" + body +
+                           "unset output\n";
   run_gnuplot(full, stem.string());
   for (const fs::path& p : {svg_path, png_path})
     if (!fs::exists(p)) throw Error("plot: gnuplot did not write " + p.string());

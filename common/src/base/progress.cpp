@@ -57,7 +57,9 @@ void Progress::draw(bool final) {
   std::ostringstream tail;
   tail << done_ << "/" << total_ << " " << format_seconds(now);
   if (!final && done_ < total_) tail << " eta " << format_seconds(eta);
-  if (rate > 0) tail << " " << (rate >= 100 ? std::to_string(int64_t(rate)) : std::to_string(rate).substr(0, 4)) << "/s";
+  if (rate > 0)
+    tail << " " << (rate >= 100 ? std::to_string(int64_t(rate)) : std::to_string(rate).substr(0, 4))
+         << "/s";
   if (!status_.empty()) tail << " | " << status_;
 
   if (plain_output()) {
@@ -66,7 +68,9 @@ void Progress::draw(bool final) {
     // least once a minute for long loops, plus the final line.
     const int64_t decile = int64_t(std::floor(frac * 10));
     const bool heartbeat = now - last_draw_ >= 60.0;
-    if (!final && (now < 5.0 || (decile == last_reported_decile_ && !heartbeat) || now - last_draw_ < 5.0)) return;
+    if (!final &&
+        (now < 5.0 || (decile == last_reported_decile_ && !heartbeat) || now - last_draw_ < 5.0))
+      return;
     if (final && last_reported_decile_ == 10) return;
     last_reported_decile_ = final ? 10 : decile;
     last_draw_ = now;

@@ -35,7 +35,8 @@ bool same_device(const at::Generator& gen, const torch::TensorOptions& options) 
 }
 }  // namespace
 
-torch::Tensor randn(at::IntArrayRef shape, at::Generator& gen, const torch::TensorOptions& options) {
+torch::Tensor randn(at::IntArrayRef shape, at::Generator& gen,
+                    const torch::TensorOptions& options) {
   if (same_device(gen, options)) return torch::randn(shape, gen, options);
   return torch::randn(shape, gen, options.device(gen.device())).to(options.device());
 }

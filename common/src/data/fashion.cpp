@@ -20,7 +20,8 @@ namespace {
 
 constexpr const char* kDebianDir = "/usr/share/datasets/fashion-mnist";
 constexpr const char* kMissingHint =
-    "install dataset-fashion-mnist (bash tools/install-deps.sh) or pass --data DIR / set DM_DATA_DIR";
+    "install dataset-fashion-mnist (bash tools/install-deps.sh) or pass --data DIR / set "
+    "DM_DATA_DIR";
 constexpr const char* kCorruptHint =
     "the file is damaged: reinstall it (apt-get install --reinstall dataset-fashion-mnist) or "
     "point --data DIR / DM_DATA_DIR at a good copy";
@@ -102,7 +103,8 @@ std::vector<uint8_t> gunzip(const std::vector<uint8_t>& in, const fs::path& file
     }
     if (rc == Z_OK) continue;
     // No progress although there is room for output: the input ran out mid-stream.
-    if (rc == Z_BUF_ERROR) throw Error(file.string() + ": gzip data ends early (truncated file)", kCorruptHint);
+    if (rc == Z_BUF_ERROR)
+      throw Error(file.string() + ": gzip data ends early (truncated file)", kCorruptHint);
     throw Error(file.string() + ": corrupt gzip data (zlib: " + (z.msg ? z.msg : zError(rc)) + ")",
                 kCorruptHint);
   }
@@ -135,56 +137,65 @@ fs::path fashion_mnist_dir(const fs::path& flag_dir) {
 }
 
 const std::vector<std::string>& fashion_mnist_classes() {
-  static const std::vector<std::string> names = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                                                 "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
+  static const std::vector<std::string> names = {"T-shirt/top", "Trouser",   "Pullover", "Dress",
+                                                 "Coat",        "Sandal",    "Shirt",    "Sneaker",
+                                                 "Bag",         "Ankle boot"};
   return names;
 }
 
 // ANCHOR: read_idx
 torch::Tensor read_idx(const fs::path& file, int expected_dims) {
   auto raw = read_file(file);
-  auto bytes = std::make_shared<std::vector<uint8_t>>(is_gzip(raw) ? gunzip(raw, file) : std::move(raw));
+  auto bytes =
+      std::make_shared<std::vector<uint8_t>>(is_gzip(raw) ? gunzip(raw, file) : std::move(raw));
   const std::string name = file.string();
-  if (bytes->size() < 4) throw Error(name + ": too short for an IDX file (" + std::to_string(bytes->size()) +
-                                     " bytes)", kCorruptHint);
+  if (bytes->size() < 4)
+    throw Error(name + ": too short for an IDX file (" + std::to_string(bytes->size()) + " bytes)",
+                kCorruptHint);
   // Magic number: 0x00 0x00, element type, number of dimensions (big-endian).
   const uint32_t magic = big_endian32(bytes->data());
   const int dims = (*bytes)[3];
-  const uint32_t wanted = (uint32_t(kIdxUnsignedByte) << 8) | uint32_t(expected_dims > 0 ? expected_dims : dims);
+  const uint32_t wanted =
+      (uint32_t(kIdxUnsignedByte) << 8) | uint32_t(expected_dims > 0 ? expected_dims : dims);
   if ((magic >> 16) != 0 || (*bytes)[2] != kIdxUnsignedByte || magic != wanted)
     throw Error(name + ": magic number " + hex32(magic) + ", expected " + hex32(wanted) +
-                    " (IDX file of unsigned bytes with " + std::to_string(wanted & 0xff) + " dimensions)",
+                    " (IDX file of unsigned bytes with " + std::to_string(wanted & 0xff) +
+                    " dimensions)",
                 kCorruptHint);
   const size_t header = 4 + 4 * size_t(dims);
   if (bytes->size() < header)
-    throw Error(name + ": file ends inside the IDX header (" + std::to_string(bytes->size()) + " bytes)",
-                kCorruptHint);
+    throw Error(
+        name + ": file ends inside the IDX header (" + std::to_string(bytes->size()) + " bytes)",
+        kCorruptHint);
   std::vector<int64_t> sizes(dims);
   size_t count = 1;  // saturates: a corrupt header may promise more than 2⁶⁴ bytes
   for (int d = 0; d < dims; ++d) {
     sizes[d] = big_endian32(bytes->data() + 4 + 4 * d);
-    count = sizes[d] != 0 && count > SIZE_MAX / size_t(sizes[d]) ? SIZE_MAX : count * size_t(sizes[d]);
+    count =
+        sizes[d] != 0 && count > SIZE_MAX / size_t(sizes[d]) ? SIZE_MAX : count * size_t(sizes[d]);
   }
   // The data must be exactly what the header promises: a short file is a
   // truncated download, a long one is not the file we think it is.
   if (bytes->size() - header != count) {
     std::string shape;
     for (auto s : sizes) shape += (shape.empty() ? "" : "×") + std::to_string(s);
-    throw Error(name + ": expected " + std::to_string(count) + " data bytes for " + shape + ", found " +
-                    std::to_string(bytes->size() - header) +
+    throw Error(name + ": expected " + std::to_string(count) + " data bytes for " + shape +
+                    ", found " + std::to_string(bytes->size() - header) +
                     (bytes->size() - header < count ? " (truncated file)" : " (trailing bytes)"),
                 kCorruptHint);
   }
   // Hand the decoded buffer to the tensor without copying it.
   uint8_t* start = bytes->data() + header;
-  return torch::from_blob(start, sizes, [bytes](void*) mutable { bytes.reset(); }, torch::kUInt8);
+  return torch::from_blob(
+      start, sizes, [bytes](void*) mutable { bytes.reset(); }, torch::kUInt8);
 }
 // ANCHOR_END: read_idx
 
 void write_idx(const fs::path& file, const torch::Tensor& tensor) {
   if (tensor.scalar_type() != torch::kUInt8 || tensor.dim() < 1 || tensor.dim() > 255)
     throw Error("write_idx: expected a uint8 tensor with 1 to 255 dimensions, got " +
-                std::string(c10::toString(tensor.scalar_type())) + " with " + std::to_string(tensor.dim()));
+                std::string(c10::toString(tensor.scalar_type())) + " with " +
+                std::to_string(tensor.dim()));
   std::vector<uint8_t> bytes = {0, 0, kIdxUnsignedByte, uint8_t(tensor.dim())};
   for (auto s : tensor.sizes())
     for (int shift = 24; shift >= 0; shift -= 8) bytes.push_back(uint8_t(uint64_t(s) >> shift));
@@ -195,7 +206,8 @@ void write_idx(const fs::path& file, const torch::Tensor& tensor) {
     gzFile gz = gzopen(file.c_str(), "wb");
     if (!gz) throw Error("cannot write " + file.string());
     const int written = gzwrite(gz, bytes.data(), static_cast<unsigned>(bytes.size()));
-    if (gzclose(gz) != Z_OK || written != int(bytes.size())) throw Error("cannot write " + file.string());
+    if (gzclose(gz) != Z_OK || written != int(bytes.size()))
+      throw Error("cannot write " + file.string());
   } else {
     std::ofstream out(file, std::ios::binary);
     out.write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
@@ -207,11 +219,14 @@ void write_idx(const fs::path& file, const torch::Tensor& tensor) {
 Dataset load_fashion_mnist(Split split, const fs::path& data_dir, int64_t limit) {
   const fs::path dir = fashion_mnist_dir(data_dir);
   const std::string prefix = split == Split::train ? "train" : "t10k";
-  const std::string images_name = prefix + "-images-idx3-ubyte", labels_name = prefix + "-labels-idx1-ubyte";
-  const fs::path images_file = find_file(dir, images_name), labels_file = find_file(dir, labels_name);
+  const std::string images_name = prefix + "-images-idx3-ubyte",
+                    labels_name = prefix + "-labels-idx1-ubyte";
+  const fs::path images_file = find_file(dir, images_name),
+                 labels_file = find_file(dir, labels_name);
   if (images_file.empty() || labels_file.empty())
     throw Error("Fashion-MNIST not found: looked for " + images_name + ".gz and " + labels_name +
-                    ".gz (or the uncompressed files) in " + dir.string() + " (" + dir_source(data_dir) + ")" +
+                    ".gz (or the uncompressed files) in " + dir.string() + " (" +
+                    dir_source(data_dir) + ")" +
                     (fs::is_directory(dir) ? "" : ", which is not a folder"),
                 kMissingHint);
 
@@ -264,7 +279,8 @@ torch::Tensor item_hues(int64_t n, int64_t first) {
 Dataset colorize(const Dataset& gray, double saturation) {
   if (gray.images.dim() != 4 || gray.images.size(1) != 1)
     throw Error("colorize: expected gray images [N, 1, H, W]");
-  if (!(saturation >= 0.0 && saturation <= 1.0)) throw Error("colorize: saturation must be in [0, 1]");
+  if (!(saturation >= 0.0 && saturation <= 1.0))
+    throw Error("colorize: saturation must be in [0, 1]");
   const int64_t n = gray.images.size(0);
   // Chroma direction d_i = (cos θ, cos(θ − 2π/3), cos(θ + 2π/3)), Σ_c d_ic = 0.
   const auto theta = item_hues(n).unsqueeze(1);
@@ -290,11 +306,16 @@ Dataset colorize(const Dataset& gray, double saturation) {
 
 // ---------------------------------------------------------------------------
 
-BatchSampler::BatchSampler(Dataset data, int64_t batch_size, uint64_t seed, torch::Device device, bool drop_last,
-                           bool shuffle)
-    : data_(std::move(data)), batch_size_(batch_size), seed_(seed), drop_last_(drop_last), shuffle_(shuffle) {
+BatchSampler::BatchSampler(Dataset data, int64_t batch_size, uint64_t seed, torch::Device device,
+                           bool drop_last, bool shuffle)
+    : data_(std::move(data)),
+      batch_size_(batch_size),
+      seed_(seed),
+      drop_last_(drop_last),
+      shuffle_(shuffle) {
   if (batch_size <= 0) throw Error("BatchSampler: batch size must be positive");
-  if (!data_.images.defined() || !data_.labels.defined() || data_.images.size(0) != data_.labels.size(0))
+  if (!data_.images.defined() || !data_.labels.defined() ||
+      data_.images.size(0) != data_.labels.size(0))
     throw Error("BatchSampler: images and labels must hold the same number of items");
   data_.images = data_.images.to(device);
   data_.labels = data_.labels.to(device);
@@ -317,11 +338,14 @@ torch::Tensor BatchSampler::order(int64_t epoch) const {
 Batch BatchSampler::batch(const torch::Tensor& order, int64_t b) const {
   if (b < 0 || b >= batches_per_epoch()) throw Error("BatchSampler: batch index out of range");
   const int64_t start = b * batch_size_;
-  const auto idx = order.narrow(0, start, std::min(batch_size_, data_.size() - start)).to(data_.images.device());
+  const auto idx =
+      order.narrow(0, start, std::min(batch_size_, data_.size() - start)).to(data_.images.device());
   return Batch{data_.images.index_select(0, idx), data_.labels.index_select(0, idx)};
 }
 
-BatchSampler::Epoch::iterator::iterator(const Epoch* epoch, int64_t b) : epoch_(epoch), b_(b) { load(); }
+BatchSampler::Epoch::iterator::iterator(const Epoch* epoch, int64_t b) : epoch_(epoch), b_(b) {
+  load();
+}
 
 BatchSampler::Epoch::iterator& BatchSampler::Epoch::iterator::operator++() {
   ++b_;

@@ -63,15 +63,16 @@ double ks_statistic(const torch::Tensor& x_in,
   return std::max(above, below);
 }
 
-NoiseFloor noise_floor(const std::function<torch::Tensor(int64_t)>& sample_exact, int64_t n,
-                       const std::function<double(const torch::Tensor&, const torch::Tensor&)>& stat,
-                       int repeats) {
+NoiseFloor noise_floor(
+    const std::function<torch::Tensor(int64_t)>& sample_exact, int64_t n,
+    const std::function<double(const torch::Tensor&, const torch::Tensor&)>& stat, int repeats) {
   std::vector<double> values;
   for (int r = 0; r < repeats; ++r) values.push_back(stat(sample_exact(n), sample_exact(n)));
   NoiseFloor floor;
   floor.repeats = repeats;
   for (double v : values) floor.mean += v / repeats;
-  for (double v : values) floor.std += (v - floor.mean) * (v - floor.mean) / std::max(1, repeats - 1);
+  for (double v : values)
+    floor.std += (v - floor.mean) * (v - floor.mean) / std::max(1, repeats - 1);
   floor.std = std::sqrt(floor.std);
   return floor;
 }

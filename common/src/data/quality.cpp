@@ -15,8 +15,11 @@ using torch::Tensor;
 namespace dm::quality {
 
 nlohmann::json to_json(const ClassifierConfig& c) {
-  return {{"kind", "fashion_classifier"}, {"in_channels", c.in_channels}, {"width", c.width},
-          {"num_classes", c.num_classes}, {"image_size", c.image_size}};
+  return {{"kind", "fashion_classifier"},
+          {"in_channels", c.in_channels},
+          {"width", c.width},
+          {"num_classes", c.num_classes},
+          {"image_size", c.image_size}};
 }
 
 ClassifierImpl::ClassifierImpl(ClassifierConfig config) : config_(config) {
@@ -38,8 +41,8 @@ ClassifierImpl::ClassifierImpl(ClassifierConfig config) : config_(config) {
 
 Tensor ClassifierImpl::features(const Tensor& x) {
   if (x.dim() != 4 || x.size(1) != config_.in_channels)
-    throw Error("classifier: expected images [N, " + std::to_string(config_.in_channels) + ", H, W], got " +
-                std::to_string(x.dim()) + " dims");
+    throw Error("classifier: expected images [N, " + std::to_string(config_.in_channels) +
+                ", H, W], got " + std::to_string(x.dim()) + " dims");
   return body_->forward(x);
 }
 
@@ -61,7 +64,8 @@ double train_classifier(Classifier& model, const Tensor& images, const Tensor& l
     for (int64_t b = 0; b < per_epoch; ++b, ++step) {
       // Cosine decay of the learning rate over the whole run.
       const double lr = 0.5 * o.lr * (1 + std::cos(M_PI * double(step) / double(total)));
-      for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamOptions&>(g.options()).lr(lr);
+      for (auto& g : opt.param_groups())
+        static_cast<torch::optim::AdamOptions&>(g.options()).lr(lr);
       const auto idx = perm.slice(0, b * o.batch_size, (b + 1) * o.batch_size);
       auto x = images.index_select(0, idx).to(device), y = labels.index_select(0, idx).to(device);
       // Light augmentation: random horizontal flips (Fashion-MNIST items are roughly symmetric).
@@ -93,7 +97,8 @@ Tensor batched(Classifier& model, const Tensor& images, int64_t batch_size, Fn f
   const auto device = model->parameters().front().device();
   std::vector<Tensor> parts;
   for (int64_t i = 0; i < images.size(0); i += batch_size) {
-    auto x = images.slice(0, i, std::min(images.size(0), i + batch_size)).to(device, torch::kFloat32);
+    auto x =
+        images.slice(0, i, std::min(images.size(0), i + batch_size)).to(device, torch::kFloat32);
     parts.push_back(fn(x).to(torch::kCPU));
   }
   return torch::cat(parts);
@@ -101,7 +106,8 @@ Tensor batched(Classifier& model, const Tensor& images, int64_t batch_size, Fn f
 }  // namespace
 
 Tensor predict_classes(Classifier& model, const Tensor& images, int64_t batch_size) {
-  return batched(model, images, batch_size, [&](const Tensor& x) { return model->forward(x).argmax(1); });
+  return batched(model, images, batch_size,
+                 [&](const Tensor& x) { return model->forward(x).argmax(1); });
 }
 
 double accuracy(Classifier& model, const Tensor& images, const Tensor& labels, int64_t batch_size) {
@@ -158,7 +164,8 @@ Classifier load_classifier(const fs::path& path, const torch::Device& device) {
     archive.read("weights", weights);
     model->load(weights);
   } catch (const c10::Error&) {
-    throw Error("classifier checkpoint " + path.string() + " does not fit its own configuration (corrupt?)");
+    throw Error("classifier checkpoint " + path.string() +
+                " does not fit its own configuration (corrupt?)");
   }
   model->to(device);
   model->eval();
@@ -181,7 +188,8 @@ double frechet_distance(const Eigen::VectorXd& mu_a, const Eigen::MatrixXd& cov_
   // unlike a general matrix square root of the non-symmetric Σ_a Σ_b).
   const Eigen::MatrixXd root_a = sqrt_psd(cov_a);
   const Eigen::MatrixXd middle = root_a * cov_b * root_a;
-  Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> eig(0.5 * (middle + middle.transpose()), Eigen::EigenvaluesOnly);
+  Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> eig(0.5 * (middle + middle.transpose()),
+                                                     Eigen::EigenvaluesOnly);
   const double tr_sqrt = eig.eigenvalues().cwiseMax(0.0).cwiseSqrt().sum();
   // d² = ‖μ_a − μ_b‖² + Tr Σ_a + Tr Σ_b − 2 Tr((Σ_a Σ_b)^{1/2})
   return (mu_a - mu_b).squaredNorm() + cov_a.trace() + cov_b.trace() - 2.0 * tr_sqrt;
@@ -222,8 +230,9 @@ SampleReport report_samples(const torch::Tensor& samples, const torch::Tensor& t
                             const torch::Tensor& test_images, const torch::Device& device) {
   const int64_t n = samples.size(0);
   if (train_images.size(0) < n || test_images.size(0) < n)
-    throw Error("report_samples: " + std::to_string(n) + " samples need as many training and test images",
-                "draw fewer samples");
+    throw Error(
+        "report_samples: " + std::to_string(n) + " samples need as many training and test images",
+        "draw fewer samples");
   const auto path = dm::train::checkpoints_dir() / "fashion_classifier.pt";
   auto classifier = load_classifier(path, device);
   SampleReport r;
@@ -231,17 +240,21 @@ SampleReport report_samples(const torch::Tensor& samples, const torch::Tensor& t
   // ANCHOR: frechet_floor
   const auto f_test = features(classifier, test_images.slice(0, 0, n));
   r.frechet_distance = frechet_distance(features(classifier, samples), f_test);
-  r.frechet_floor = frechet_distance(features(classifier, train_images.slice(0, 0, n)), f_test);  // real vs real
+  r.frechet_floor =
+      frechet_distance(features(classifier, train_images.slice(0, 0, n)), f_test);  // real vs real
   // ANCHOR_END: frechet_floor
   const auto hist = class_histogram(classifier, samples);
   for (int64_t k = 0; k < hist.size(0); ++k) {
     r.class_fractions.push_back(hist[k].item<double>() / double(n));
-    r.largest_class_fraction_error = std::max(r.largest_class_fraction_error, std::abs(r.class_fractions.back() - 0.1));
+    r.largest_class_fraction_error =
+        std::max(r.largest_class_fraction_error, std::abs(r.class_fractions.back() - 0.1));
   }
-  r.classifier_test_accuracy =
-      dm::train::read_checkpoint_info(path).value("extra", nlohmann::json()).value("test_accuracy", -1.0);
-  std::printf("  Fréchet distance (%lld samples vs %lld test images): %.2f; floor (train vs test): %.2f\n",
-              (long long)n, (long long)n, r.frechet_distance, r.frechet_floor);
+  r.classifier_test_accuracy = dm::train::read_checkpoint_info(path)
+                                   .value("extra", nlohmann::json())
+                                   .value("test_accuracy", -1.0);
+  std::printf(
+      "  Fréchet distance (%lld samples vs %lld test images): %.2f; floor (train vs test): %.2f\n",
+      (long long)n, (long long)n, r.frechet_distance, r.frechet_floor);
   std::printf("  class fractions %.3f … %.3f (0.1 each in the data)\n",
               *std::min_element(r.class_fractions.begin(), r.class_fractions.end()),
               *std::max_element(r.class_fractions.begin(), r.class_fractions.end()));

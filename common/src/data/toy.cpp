@@ -86,7 +86,8 @@ torch::Tensor GaussianMixture::responsibilities(const torch::Tensor& x) const {
 }
 
 // ANCHOR: mixture_score
-torch::Tensor GaussianMixture::score_masked(const torch::Tensor& x, const torch::Tensor& mask) const {
+torch::Tensor GaussianMixture::score_masked(const torch::Tensor& x,
+                                            const torch::Tensor& mask) const {
   const auto dev = x.device();
   auto logits = component_log_probs(x);
   if (mask.defined()) logits = logits + mask;
@@ -142,7 +143,8 @@ torch::Tensor GaussianMixture::class_posterior(const torch::Tensor& x) const {
   return torch::zeros({resp.size(0), classes_}, resp.options()).index_add_(1, index, resp);
 }
 
-torch::Tensor GaussianMixture::sample(int64_t n, at::Generator& gen, torch::Tensor* components_out) const {
+torch::Tensor GaussianMixture::sample(int64_t n, at::Generator& gen,
+                                      torch::Tensor* components_out) const {
   auto comp = torch::multinomial(weights_, n, /*replacement=*/true, gen);
   auto chol = torch::linalg::cholesky(covs_);
   auto z = torch::randn({n, dim(), 1}, gen, torch::kFloat64);
@@ -153,9 +155,7 @@ torch::Tensor GaussianMixture::sample(int64_t n, at::Generator& gen, torch::Tens
 }
 
 // ANCHOR: mixture_perturb
-GaussianMixture GaussianMixture::perturb_ve(double sigma) const {
-  return perturb_vp(1.0, sigma);
-}
+GaussianMixture GaussianMixture::perturb_ve(double sigma) const { return perturb_vp(1.0, sigma); }
 
 GaussianMixture GaussianMixture::perturb_vp(double a, double s) const {
   // a·X + s·Z with X ~ N(μ_k, Σ_k):  N(a μ_k, a² Σ_k + s² I)
@@ -168,7 +168,8 @@ GaussianMixture GaussianMixture::conditional(int64_t cls) const {
   std::vector<int64_t> keep;
   for (int64_t k = 0; k < components(); ++k)
     if (groups_[k] == cls) keep.push_back(k);
-  if (keep.empty()) throw Error("GaussianMixture::conditional: no component has class " + std::to_string(cls));
+  if (keep.empty())
+    throw Error("GaussianMixture::conditional: no component has class " + std::to_string(cls));
   auto idx = torch::tensor(keep, torch::kLong);
   return GaussianMixture(weights_.index_select(0, idx), means_.index_select(0, idx),
                          covs_.index_select(0, idx));
@@ -188,10 +189,11 @@ GaussianMixture GaussianMixture::posterior(const torch::Tensor& A_in, const torc
   // Per component: C_k = (Σ_k⁻¹ + AᵀA/σ_y²)⁻¹,  m_k = C_k (Σ_k⁻¹ μ_k + Aᵀy/σ_y²)
   auto post_prec = precisions_ + inv_var * torch::matmul(At, A).unsqueeze(0);
   auto post_cov = torch::linalg::inv(post_prec);
-  auto rhs = torch::matmul(precisions_, means_.unsqueeze(2)).squeeze(2) + inv_var * torch::matmul(At, y);
+  auto rhs =
+      torch::matmul(precisions_, means_.unsqueeze(2)).squeeze(2) + inv_var * torch::matmul(At, y);
   auto post_mean = torch::matmul(post_cov, rhs.unsqueeze(2)).squeeze(2);
   // New weights ∝ w_k N(y; A μ_k, A Σ_k Aᵀ + σ_y² I)  (the evidence of component k)
-  auto pred_mean = torch::matmul(means_, At);                             // [K, M]
+  auto pred_mean = torch::matmul(means_, At);  // [K, M]
   auto pred_cov = torch::matmul(torch::matmul(A, covs_), At) +
                   (sigma_y * sigma_y) * torch::eye(M, torch::kFloat64);  // [K, M, M]
   GaussianMixture evidence(weights_, pred_mean, pred_cov);
@@ -208,11 +210,13 @@ torch::Tensor GaussianMixture::group_mask(const torch::Tensor& labels) const {
   auto allowed = (groups.unsqueeze(0) == lab) | (lab == -1);
   if (!allowed.any(1).all().item<bool>())
     throw Error("GaussianMixture: a label names no class of this mixture");
-  return torch::zeros(allowed.sizes(), torch::TensorOptions().dtype(torch::kFloat64).device(labels.device()))
+  return torch::zeros(allowed.sizes(),
+                      torch::TensorOptions().dtype(torch::kFloat64).device(labels.device()))
       .masked_fill(allowed.logical_not(), -std::numeric_limits<double>::infinity());
 }
 
-torch::Tensor GaussianMixture::predict(const torch::Tensor& x, const torch::Tensor&, const Condition& c) {
+torch::Tensor GaussianMixture::predict(const torch::Tensor& x, const torch::Tensor&,
+                                       const Condition& c) {
   if (!c.labels.defined()) return score(x);
   return score_masked(x, group_mask(c.labels.to(x.device())));
 }
@@ -232,7 +236,8 @@ GaussianMixture PerturbedMixture::at(double t) const {
   return data_.perturb_vp(c.a, c.s);
 }
 
-torch::Tensor PerturbedMixture::predict(const torch::Tensor& x, const torch::Tensor& t, const Condition& c) {
+torch::Tensor PerturbedMixture::predict(const torch::Tensor& x, const torch::Tensor& t,
+                                        const Condition& c) {
   const int64_t N = x.size(0);
   auto t_cpu = t.to(torch::kCPU, torch::kFloat64).reshape({-1});
   if (t_cpu.numel() == 1) t_cpu = t_cpu.expand({N});
@@ -269,7 +274,6 @@ GaussianMixture ring_mixture(int64_t K, double radius, double std) {
   return GaussianMixture::isotropic(torch::ones({K}, torch::kFloat64), means,
                                     torch::full({K}, std, torch::kFloat64), groups);
 }
-
 
 // ---------------------------------------------------------------------------
 // DoubleWell
@@ -374,8 +378,9 @@ torch::Tensor checkerboard(int64_t n, at::Generator& gen, int64_t squares) {
   for (int64_t i = 0; i < squares; ++i)
     for (int64_t j = 0; j < squares; ++j)
       if ((i + j) % 2 == 0) cells.push_back(i * squares + j);
-  auto pick = torch::tensor(cells, torch::kLong)
-                  .index_select(0, torch::randint(0, int64_t(cells.size()), {n}, gen, torch::kLong));
+  auto pick =
+      torch::tensor(cells, torch::kLong)
+          .index_select(0, torch::randint(0, int64_t(cells.size()), {n}, gen, torch::kLong));
   auto u = torch::rand({n, 2}, gen, torch::kFloat64);
   auto col = pick.div(squares, "floor").to(torch::kFloat64) + u.select(1, 0);
   auto row = pick.remainder(squares).to(torch::kFloat64) + u.select(1, 1);

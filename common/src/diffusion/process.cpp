@@ -19,9 +19,9 @@ Kernel Process::transition(double t, double t_next) const {
 
 Posterior Process::posterior(double t, double t_next) const {
   const auto now = at(t), next = at(t_next);
-  const double ratio = now.a / next.a;                               // a_{t|t'}
-  const double s2 = now.s * now.s;                                   // s(t)²
-  const double s2_next = next.s * next.s;                            // s(t')²
+  const double ratio = now.a / next.a;                                // a_{t|t'}
+  const double s2 = now.s * now.s;                                    // s(t)²
+  const double s2_next = next.s * next.s;                             // s(t')²
   const double kernel = std::max(s2 - ratio * ratio * s2_next, 0.0);  // s²_{t|t'}
   Posterior p;
   p.c_x0 = next.a * kernel / s2;
@@ -42,23 +42,27 @@ torch::Tensor per_row(const torch::Tensor& c, const torch::Tensor& like) {
   return out.reshape(shape);
 }
 
-torch::Tensor marginal_sample(const Process& process, const torch::Tensor& x0, const torch::Tensor& t,
-                              const torch::Tensor& eps) {
+// ANCHOR: marginal_and_kernel_impl
+torch::Tensor marginal_sample(const Process& process, const torch::Tensor& x0,
+                              const torch::Tensor& t, const torch::Tensor& eps) {
   // x_t = a(t) x_0 + s(t) ε
   return per_row(process.a(t), x0) * x0 + per_row(process.s(t), x0) * eps;
 }
 
-torch::Tensor forward_kernel(const Process& process, const torch::Tensor& x, double t, double t_next,
-                             at::Generator& gen) {
+torch::Tensor forward_kernel(const Process& process, const torch::Tensor& x, double t,
+                             double t_next, at::Generator& gen) {
   if (t_next < t)
-    throw Error("forward_kernel: t_next = " + std::to_string(t_next) + " is before t = " + std::to_string(t) +
-                " (the forward process only moves towards noise)");
+    throw Error("forward_kernel: t_next = " + std::to_string(t_next) + " is before t = " +
+                std::to_string(t) + " (the forward process only moves towards noise)");
   const auto k = process.transition(t, t_next);
   // x_{t'} = a_{t'|t} x_t + s_{t'|t} z
   return k.a * x + k.s * randn_like(x, gen);
 }
+// ANCHOR_END: marginal_and_kernel_impl
 
-torch::Tensor SigmaVE::a(const torch::Tensor& t) const { return torch::ones_like(t, t.options().dtype(torch::kFloat64)); }
+torch::Tensor SigmaVE::a(const torch::Tensor& t) const {
+  return torch::ones_like(t, t.options().dtype(torch::kFloat64));
+}
 torch::Tensor SigmaVE::s(const torch::Tensor& t) const { return t.to(torch::kFloat64); }
 
 namespace {

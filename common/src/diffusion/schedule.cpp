@@ -30,16 +30,17 @@ Schedule Schedule::from_betas(const torch::Tensor& betas_in, std::string name) {
   s.alphas = 1.0 - betas;
   s.alpha_bar = torch::cumprod(s.alphas, 0);
   // ᾱ_{t−1}, with ᾱ_0 = 1 in front (index 0 is step t = 1)
-  s.alpha_bar_prev = torch::cat({torch::ones({1}, f64_cpu()), s.alpha_bar.index({Slice(0, T - 1)})});
+  s.alpha_bar_prev =
+      torch::cat({torch::ones({1}, f64_cpu()), s.alpha_bar.index({Slice(0, T - 1)})});
   // q(x_t | x_0) = N(√ᾱ_t x_0, (1 − ᾱ_t) I)
   s.sqrt_alpha_bar = s.alpha_bar.sqrt();
   s.sqrt_one_minus_alpha_bar = (1.0 - s.alpha_bar).sqrt();
   // β̃_t = β_t (1 − ᾱ_{t−1}) / (1 − ᾱ_t); β̃_1 = 0 (x_0 is known given x_1 and x_0)
   s.posterior_variance = betas * (1.0 - s.alpha_bar_prev) / (1.0 - s.alpha_bar);
   // log β̃_t with β̃_1 = 0 replaced by β̃_2, as in the DDPM code (log 0 = −∞ otherwise)
-  s.posterior_log_variance_clipped =
-      torch::cat({s.posterior_variance.index({Slice(1, 2)}), s.posterior_variance.index({Slice(1, T)})})
-          .log();
+  s.posterior_log_variance_clipped = torch::cat({s.posterior_variance.index({Slice(1, 2)}),
+                                                 s.posterior_variance.index({Slice(1, T)})})
+                                         .log();
   // μ̃_t = [β_t √ᾱ_{t−1} / (1 − ᾱ_t)] x_0 + [(1 − ᾱ_{t−1}) √α_t / (1 − ᾱ_t)] x_t
   s.posterior_mean_coef1 = betas * s.alpha_bar_prev.sqrt() / (1.0 - s.alpha_bar);
   s.posterior_mean_coef2 = (1.0 - s.alpha_bar_prev) * s.alphas.sqrt() / (1.0 - s.alpha_bar);
@@ -56,10 +57,12 @@ Schedule linear(int64_t T, double beta_start, double beta_end) {
 }
 
 Schedule linear_rescaled(int64_t T) {
-  if (T <= 20) throw Error("linear_rescaled: need T > 20 (beta_T = 0.02 * 1000 / T must stay below 1)");
+  if (T <= 20)
+    throw Error("linear_rescaled: need T > 20 (beta_T = 0.02 * 1000 / T must stay below 1)");
   // Scale DDPM's endpoints by 1000/T: Σβ stays ≈ 10, so ᾱ_T stays ≈ e^{−10} or smaller.
   const double scale = 1000.0 / double(T);
-  return Schedule::from_betas(torch::linspace(scale * 1e-4, scale * 0.02, T, f64_cpu()), "linear_rescaled");
+  return Schedule::from_betas(torch::linspace(scale * 1e-4, scale * 0.02, T, f64_cpu()),
+                              "linear_rescaled");
 }
 // ANCHOR_END: schedule_linear
 
@@ -80,9 +83,10 @@ Schedule cosine(int64_t T, double s, double max_beta) {
 
 Schedule Schedule::to(const torch::Device& device) const {
   Schedule s = *this;
-  for (auto* table : {&s.betas, &s.alphas, &s.alpha_bar, &s.alpha_bar_prev, &s.sqrt_alpha_bar,
-                      &s.sqrt_one_minus_alpha_bar, &s.posterior_variance, &s.posterior_log_variance_clipped,
-                      &s.posterior_mean_coef1, &s.posterior_mean_coef2})
+  for (auto* table :
+       {&s.betas, &s.alphas, &s.alpha_bar, &s.alpha_bar_prev, &s.sqrt_alpha_bar,
+        &s.sqrt_one_minus_alpha_bar, &s.posterior_variance, &s.posterior_log_variance_clipped,
+        &s.posterior_mean_coef1, &s.posterior_mean_coef2})
     *table = table->to(device);
   return s;
 }
@@ -103,14 +107,17 @@ void Schedule::fill_host_tables() {
   h_coef2_ = host(posterior_mean_coef2);
   h_post_var_ = host(posterior_variance);
   h_post_log_var_ = host(posterior_log_variance_clipped);
-  using torch::indexing::Slice;  // fixedlarge's log σ²: log β_t, with log β̃_2 at t = 1 (the DDPM code)
-  h_large_log_var_ = host(torch::cat({posterior_variance.index({Slice(1, 2)}), betas.index({Slice(1, T)})}).log());
+  using torch::indexing::
+      Slice;  // fixedlarge's log σ²: log β_t, with log β̃_2 at t = 1 (the DDPM code)
+  h_large_log_var_ =
+      host(torch::cat({posterior_variance.index({Slice(1, 2)}), betas.index({Slice(1, T)})}).log());
 }
 
 // ANCHOR: schedule_process
 Coefficients Schedule::at(double t) const {
   if (!(t >= 0 && t <= double(T)))
-    throw Error("Schedule: t = " + std::to_string(t) + " is outside [0, " + std::to_string(T) + "]");
+    throw Error("Schedule: t = " + std::to_string(t) + " is outside [0, " + std::to_string(T) +
+                "]");
   const double i = std::floor(t);
   const auto k = static_cast<int64_t>(i);
   if (t == i) {  // a step of the chain: the tables themselves (ᾱ_0 = 1 at t = 0)
@@ -127,18 +134,20 @@ Coefficients Schedule::at(double t) const {
 namespace {
 // The table with its t = 0 entry in front ([T + 1], on t's device), gathered at
 // floor(t), with log-linear interpolation where t is not an integer.
-torch::Tensor lookup(const torch::Tensor& table, double at_zero, const torch::Tensor& log_ab, const torch::Tensor& t,
-                     bool is_std) {
+torch::Tensor lookup(const torch::Tensor& table, double at_zero, const torch::Tensor& log_ab,
+                     const torch::Tensor& t, bool is_std) {
   const auto dev = t.device();
-  const auto full = torch::cat({torch::full({1}, at_zero, table.options().device(torch::kCPU)), table.to(torch::kCPU)})
+  const auto full = torch::cat({torch::full({1}, at_zero, table.options().device(torch::kCPU)),
+                                table.to(torch::kCPU)})
                         .to(dev);
   const auto tt = t.to(torch::kFloat64).reshape({-1});
   const int64_t T = table.size(0);
   const auto lo = tt.floor().clamp(0, double(T));
   const auto w = tt - lo;
   const auto i0 = lo.to(torch::kLong), i1 = (i0 + 1).clamp_max(T);
-  const auto full_log = torch::cat({torch::zeros({1}, log_ab.options().device(torch::kCPU)), log_ab.to(torch::kCPU)})
-                            .to(dev);
+  const auto full_log =
+      torch::cat({torch::zeros({1}, log_ab.options().device(torch::kCPU)), log_ab.to(torch::kCPU)})
+          .to(dev);
   const auto ab = ((1 - w) * full_log.index_select(0, i0) + w * full_log.index_select(0, i1)).exp();
   const auto between = is_std ? (1 - ab).sqrt() : ab.sqrt();
   return torch::where(w == 0, full.index_select(0, i0), between).reshape(t.sizes());
@@ -179,7 +188,8 @@ torch::Tensor extract(const torch::Tensor& coef, const torch::Tensor& t, int64_t
 }
 // ANCHOR_END: extract
 
-torch::Tensor extract_like(const torch::Tensor& coef, const torch::Tensor& t, const torch::Tensor& x) {
+torch::Tensor extract_like(const torch::Tensor& coef, const torch::Tensor& t,
+                           const torch::Tensor& x) {
   if (t.numel() != x.size(0)) throw Error("extract: t must have one step index per row of x");
   return extract(coef, t.to(x.device()), x.dim()).to(x.dtype());
 }

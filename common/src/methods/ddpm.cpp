@@ -10,8 +10,8 @@ namespace dm::ddpm {
 
 // ANCHOR: ancestral_impl
 Step ancestral(std::shared_ptr<const Process> process, AncestralOptions o) {
-  return [process, o](Model& model, const torch::Tensor& x, double t, double t_next, const Condition& c,
-                      at::Generator& gen) {
+  return [process, o](Model& model, const torch::Tensor& x, double t, double t_next,
+                      const Condition& c, at::Generator& gen) {
     if (!(t_next < t)) throw Error("ddpm::ancestral: a reverse step needs t_next < t");
     StepResult r;
     r.x0 = predict_as(Prediction::x0, model, *process, x, t, c);  // x̂_0(x_t, t)
@@ -26,7 +26,8 @@ Step ancestral(std::shared_ptr<const Process> process, AncestralOptions o) {
       return r;
     }
     // x_{t'} = μ + σ z with σ = exp(½ log σ²), as in the DDPM code
-    const double log_var = o.variance == Variance::fixedsmall ? q.log_variance : q.log_kernel_variance;
+    const double log_var =
+        o.variance == Variance::fixedsmall ? q.log_variance : q.log_kernel_variance;
     const auto sigma = torch::scalar_tensor(0.5 * log_var, x.options()).exp();
     r.x = r.mean + sigma * randn_like(x, gen);
     return r;
@@ -42,21 +43,23 @@ torch::Tensor sample_from(Model& model, const Schedule& s, torch::Tensor x_T, at
 }
 
 torch::Tensor sample(Model& model, const Schedule& s, at::IntArrayRef shape, at::Generator& gen,
-                     const SampleOptions& options, const torch::TensorOptions& tensor_options, const Condition& c) {
+                     const SampleOptions& options, const torch::TensorOptions& tensor_options,
+                     const Condition& c) {
   // x_T ~ N(0, I)
   return sample_from(model, s, randn(shape, gen, tensor_options), gen, options, c);
 }
 
 // ANCHOR: loss_eps_impl
-torch::Tensor loss_eps_at(Model& model, const Schedule& s, const torch::Tensor& x0, const torch::Tensor& t,
-                          const torch::Tensor& eps, const Condition& c) {
+torch::Tensor loss_eps_at(Model& model, const Schedule& s, const torch::Tensor& x0,
+                          const torch::Tensor& t, const torch::Tensor& eps, const Condition& c) {
   return losses::eps_matching_loss(model, s, x0, t.to(x0.options()), eps, c);
 }
 
 torch::Tensor loss_eps(Model& model, const Schedule& s, const torch::Tensor& x0, at::Generator& gen,
                        const Condition& c) {
   // t ~ Uniform{1, …, T}, then ε ~ N(0, I)
-  const auto t = randint(s.T, {x0.size(0)}, gen, torch::TensorOptions(torch::kLong).device(x0.device())) + 1;
+  const auto t =
+      randint(s.T, {x0.size(0)}, gen, torch::TensorOptions(torch::kLong).device(x0.device())) + 1;
   const auto eps = randn(x0.sizes(), gen, x0.options());
   return loss_eps_at(model, s, x0, t, eps, c);
 }

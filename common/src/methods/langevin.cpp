@@ -9,7 +9,8 @@
 namespace dm::langevin {
 
 // ANCHOR: ula_step
-torch::Tensor ula_step(Model& model, const torch::Tensor& x, double dt, at::Generator& gen, double tau) {
+torch::Tensor ula_step(Model& model, const torch::Tensor& x, double dt, at::Generator& gen,
+                       double tau) {
   auto score = timeless_score(model, x);
   auto z = randn_like(x, gen);
   // X_{k+1} = X_k + (Δt / 2τ) ∇log p(X_k) + √Δt Z_k
@@ -32,11 +33,12 @@ RunOptions run_options(const StepCallback& on_step, const std::string& label) {
   return o;
 }
 
-torch::Tensor run_steps(Model& model, const Step& step, torch::Tensor x0, int64_t steps, at::Generator& gen,
-                        const StepCallback& on_step, const std::string& label) {
+torch::Tensor run_steps(Model& model, const Step& step, torch::Tensor x0, int64_t steps,
+                        at::Generator& gen, const StepCallback& on_step, const std::string& label) {
   if (steps < 0) throw Error("Langevin: the number of steps must be ≥ 0");
   if (steps == 0) return x0;
-  return run(model, step, std::move(x0), step_numbers(steps), gen, {}, run_options(on_step, label)).x;
+  return run(model, step, std::move(x0), step_numbers(steps), gen, {}, run_options(on_step, label))
+      .x;
 }
 }  // namespace
 
@@ -52,10 +54,10 @@ Step make_ula_step(double dt, std::function<double(int64_t)> tau_of_step) {
   };
 }
 
-torch::Tensor ula(Model& model, torch::Tensor x0, double dt, int64_t steps, at::Generator& gen, double tau,
-                  const StepCallback& on_step, const std::string& progress_label) {
-  return run_steps(model, make_ula_step(dt, [tau](int64_t) { return tau; }), std::move(x0), steps, gen, on_step,
-                   progress_label);
+torch::Tensor ula(Model& model, torch::Tensor x0, double dt, int64_t steps, at::Generator& gen,
+                  double tau, const StepCallback& on_step, const std::string& progress_label) {
+  return run_steps(model, make_ula_step(dt, [tau](int64_t) { return tau; }), std::move(x0), steps,
+                   gen, on_step, progress_label);
 }
 
 // ANCHOR: mala_log_accept
@@ -71,10 +73,11 @@ torch::Tensor mala_log_accept(const LogProb& log_prob, Model& model, const torch
 }
 // ANCHOR_END: mala_log_accept
 
-Step make_mala_step(LogProb log_prob, double dt, double tau, std::shared_ptr<torch::Tensor> accepted) {
+Step make_mala_step(LogProb log_prob, double dt, double tau,
+                    std::shared_ptr<torch::Tensor> accepted) {
   if (!(dt > 0)) throw Error("MALA: the step Δt must be > 0");
-  return [log_prob, dt, tau, accepted](Model& model, const torch::Tensor& x, double, double, const Condition&,
-                                       at::Generator& gen) {
+  return [log_prob, dt, tau, accepted](Model& model, const torch::Tensor& x, double, double,
+                                       const Condition&, at::Generator& gen) {
     // ANCHOR: mala_step
     auto proposal = ula_step(model, x, dt, gen, tau);
     auto log_alpha = mala_log_accept(log_prob, model, x, proposal, dt, tau);
@@ -95,22 +98,25 @@ Step make_mala_step(LogProb log_prob, double dt, double tau, std::shared_ptr<tor
 }
 
 MalaResult mala(const LogProb& log_prob, Model& model, torch::Tensor x0, double dt, int64_t steps,
-                at::Generator& gen, double tau, const StepCallback& on_step, const std::string& progress_label) {
+                at::Generator& gen, double tau, const StepCallback& on_step,
+                const std::string& progress_label) {
   auto accepted = std::make_shared<torch::Tensor>();
-  auto x = run_steps(model, make_mala_step(log_prob, dt, tau, accepted), std::move(x0), steps, gen, on_step,
-                     progress_label);
+  auto x = run_steps(model, make_mala_step(log_prob, dt, tau, accepted), std::move(x0), steps, gen,
+                     on_step, progress_label);
   return {x, steps > 0 ? accepted->item<double>() / double(steps) : 0.0};
 }
 
 // ANCHOR: annealed
-torch::Tensor annealed(Model& model, torch::Tensor x0, const std::vector<double>& taus, int64_t steps_per_level,
-                       double dt, at::Generator& gen, const StepCallback& on_step,
-                       const std::string& progress_label) {
+torch::Tensor annealed(Model& model, torch::Tensor x0, const std::vector<double>& taus,
+                       int64_t steps_per_level, double dt, at::Generator& gen,
+                       const StepCallback& on_step, const std::string& progress_label) {
   if (steps_per_level < 1) throw Error("annealed Langevin: steps_per_level must be ≥ 1");
   // τ_1 > τ_2 > … → 1; step k runs at τ of level ⌊k / steps_per_level⌋ (X_K ≈ p_τ after K steps there)
-  auto tau_of_step = [taus, steps_per_level](int64_t k) { return taus[size_t(k / steps_per_level)]; };
-  return run_steps(model, make_ula_step(dt, tau_of_step), std::move(x0), int64_t(taus.size()) * steps_per_level,
-                   gen, on_step, progress_label);
+  auto tau_of_step = [taus, steps_per_level](int64_t k) {
+    return taus[size_t(k / steps_per_level)];
+  };
+  return run_steps(model, make_ula_step(dt, tau_of_step), std::move(x0),
+                   int64_t(taus.size()) * steps_per_level, gen, on_step, progress_label);
 }
 // ANCHOR_END: annealed
 

@@ -16,7 +16,9 @@ void check_batch(const torch::Tensor& x, const char* who) {
 
 torch::Tensor row_sq_norm(const torch::Tensor& v) { return v.pow(2).flatten(1).sum(1); }
 
-torch::Tensor draw_noise(const torch::Tensor& x, at::Generator& gen) { return dm::randn_like(x, gen); }
+torch::Tensor draw_noise(const torch::Tensor& x, at::Generator& gen) {
+  return dm::randn_like(x, gen);
+}
 
 }  // namespace
 
@@ -30,7 +32,8 @@ torch::Tensor explicit_sm(const Field& score, const torch::Tensor& x, const torc
 // ANCHOR: directional_derivative
 namespace {
 // s(x) and d/dh νᵀ s(x + hν) at h = 0, per row, from one forward pass.
-std::pair<torch::Tensor, torch::Tensor> score_and_derivative(const Field& score, const torch::Tensor& x,
+std::pair<torch::Tensor, torch::Tensor> score_and_derivative(const Field& score,
+                                                             const torch::Tensor& x,
                                                              const torch::Tensor& nu) {
   torch::AutoGradMode grad_on(true);
   // One dummy step size h per row, all zero: x + h·ν = x, but autograd sees
@@ -46,14 +49,15 @@ std::pair<torch::Tensor, torch::Tensor> score_and_derivative(const Field& score,
 }
 }  // namespace
 
-torch::Tensor directional_derivative(const Field& score, const torch::Tensor& x, const torch::Tensor& nu) {
+torch::Tensor directional_derivative(const Field& score, const torch::Tensor& x,
+                                     const torch::Tensor& nu) {
   return score_and_derivative(score, x, nu).second;
 }
 // ANCHOR_END: directional_derivative
 
 // ANCHOR: ssm
-torch::Tensor sliced_sm(const Field& score, const torch::Tensor& x, at::Generator& generator, Projection projection,
-                        int64_t projections) {
+torch::Tensor sliced_sm(const Field& score, const torch::Tensor& x, at::Generator& generator,
+                        Projection projection, int64_t projections) {
   check_batch(x, "sliced_sm");
   if (projections < 1) throw Error("sliced_sm: projections must be ≥ 1");
   torch::Tensor s, trace;
@@ -61,7 +65,8 @@ torch::Tensor sliced_sm(const Field& score, const torch::Tensor& x, at::Generato
     // ν with E[ννᵀ] = I: random signs (Rademacher) or standard normal.
     auto nu = draw_noise(x, generator);
     if (projection == Projection::rademacher) nu = nu.sign();
-    auto [s_p, d_p] = score_and_derivative(score, x, nu);  // νᵀJν: an unbiased estimate of tr J_s(x)
+    auto [s_p, d_p] =
+        score_and_derivative(score, x, nu);  // νᵀJν: an unbiased estimate of tr J_s(x)
     if (p == 0) {
       s = s_p;
       trace = d_p;
@@ -74,12 +79,14 @@ torch::Tensor sliced_sm(const Field& score, const torch::Tensor& x, at::Generato
 // ANCHOR_END: ssm
 
 // ANCHOR: dsm
-torch::Tensor denoising_sm(const Field& score, const torch::Tensor& x, double sigma, at::Generator& gen) {
+torch::Tensor denoising_sm(const Field& score, const torch::Tensor& x, double sigma,
+                           at::Generator& gen) {
   check_batch(x, "denoising_sm");
   return denoising_sm(score, x, sigma, draw_noise(x, gen));
 }
 
-torch::Tensor denoising_sm(const Field& score, const torch::Tensor& x, double sigma, const torch::Tensor& e) {
+torch::Tensor denoising_sm(const Field& score, const torch::Tensor& x, double sigma,
+                           const torch::Tensor& e) {
   check_batch(x, "denoising_sm");
   if (!(sigma > 0)) throw Error("denoising_sm: σ must be > 0");
   const auto x_noisy = x + sigma * e;
@@ -87,27 +94,31 @@ torch::Tensor denoising_sm(const Field& score, const torch::Tensor& x, double si
   return row_sq_norm(score(x_noisy) + e / sigma).mean();
 }
 
-torch::Tensor denoising_eps(const Field& eps_net, const torch::Tensor& x, double sigma, at::Generator& gen) {
+torch::Tensor denoising_eps(const Field& eps_net, const torch::Tensor& x, double sigma,
+                            at::Generator& gen) {
   check_batch(x, "denoising_eps");
   return denoising_eps(eps_net, x, sigma, draw_noise(x, gen));
 }
 
-torch::Tensor denoising_eps(const Field& eps_net, const torch::Tensor& x, double sigma, const torch::Tensor& e) {
+torch::Tensor denoising_eps(const Field& eps_net, const torch::Tensor& x, double sigma,
+                            const torch::Tensor& e) {
   check_batch(x, "denoising_eps");
   if (!(sigma > 0)) throw Error("denoising_eps: σ must be > 0");
   return row_sq_norm(eps_net(x + sigma * e) - e).mean();
 }
 // ANCHOR_END: dsm
 
-double relative_score_error(const Field& score, const torch::Tensor& x, const torch::Tensor& target) {
+double relative_score_error(const Field& score, const torch::Tensor& x,
+                            const torch::Tensor& target) {
   torch::NoGradGuard no_grad;
   const auto err = row_sq_norm(score(x).to(target.dtype()) - target).mean();
   return (err / row_sq_norm(target).mean()).item<double>();
 }
 
 // ANCHOR: eps_matching_impl
-torch::Tensor eps_matching_loss(Model& model, const Process& process, const torch::Tensor& x0, const torch::Tensor& t,
-                                const torch::Tensor& eps, const Condition& c) {
+torch::Tensor eps_matching_loss(Model& model, const Process& process, const torch::Tensor& x0,
+                                const torch::Tensor& t, const torch::Tensor& eps,
+                                const Condition& c) {
   check_batch(x0, "eps_matching_loss");
   const auto xt = marginal_sample(process, x0, t, eps);  // x_t = a(t) x_0 + s(t) ε
   // ‖ε_θ(x_t, t) − ε‖², averaged over the batch and the dimensions

@@ -15,10 +15,11 @@ torch::Tensor Sigmas::tensor(const torch::TensorOptions& options) const {
 }
 
 Sigmas geometric(double sigma_max, double sigma_min, int levels) {
-  if (levels < 1) throw Error("ncsn::geometric: need at least one level, got " + std::to_string(levels));
+  if (levels < 1)
+    throw Error("ncsn::geometric: need at least one level, got " + std::to_string(levels));
   if (!(sigma_min > 0) || !(sigma_max >= sigma_min))
-    throw Error("ncsn::geometric: need σ_max ≥ σ_min > 0, got σ_max = " + std::to_string(sigma_max) +
-                ", σ_min = " + std::to_string(sigma_min));
+    throw Error("ncsn::geometric: need σ_max ≥ σ_min > 0, got σ_max = " +
+                std::to_string(sigma_max) + ", σ_min = " + std::to_string(sigma_min));
   Sigmas s;
   s.values.resize(levels);
   for (int i = 0; i < levels; ++i) {
@@ -30,14 +31,16 @@ Sigmas geometric(double sigma_max, double sigma_min, int levels) {
 }
 
 // ANCHOR: loss
-torch::Tensor loss_at(Model& model, const Sigmas& sigmas, const torch::Tensor& x0, const torch::Tensor& sigma,
-                      const torch::Tensor& eps) {
+torch::Tensor loss_at(Model& model, const Sigmas& sigmas, const torch::Tensor& x0,
+                      const torch::Tensor& sigma, const torch::Tensor& eps) {
   // σ² · ‖s_θ(x̃, σ) + ε/σ‖² = ‖ε_θ(x̃, σ) − ε‖², x̃ = x + σ ε: the σ²-weighted DSM loss
   return losses::eps_matching_loss(model, process(sigmas), x0, sigma.to(x0.options()), eps);
 }
 
-torch::Tensor loss(Model& model, const Sigmas& sigmas, const torch::Tensor& x0, at::Generator& gen) {
-  const auto index = randint(sigmas.levels(), {x0.size(0)}, gen, torch::TensorOptions(torch::kLong).device(x0.device()));
+torch::Tensor loss(Model& model, const Sigmas& sigmas, const torch::Tensor& x0,
+                   at::Generator& gen) {
+  const auto index = randint(sigmas.levels(), {x0.size(0)}, gen,
+                             torch::TensorOptions(torch::kLong).device(x0.device()));
   const auto sigma = sigmas.tensor(x0.options()).index_select(0, index);  // i ~ Uniform{1, …, L}
   return loss_at(model, sigmas, x0, sigma, randn(x0.sizes(), gen, x0.options()));
 }
@@ -67,7 +70,8 @@ double step_lr_for(const Sigmas& sigmas, int64_t T) {
 // ANCHOR_END: step_rule_impl
 
 // ANCHOR: annealed_langevin
-Step annealed_langevin_step(std::shared_ptr<const Process> process, double sigma_min, const AnnealedOptions& o) {
+Step annealed_langevin_step(std::shared_ptr<const Process> process, double sigma_min,
+                            const AnnealedOptions& o) {
   if (o.steps_per_level < 1) throw Error("annealed_langevin: steps_per_level must be ≥ 1");
   if (!(o.step_lr > 0)) throw Error("annealed_langevin: step_lr (ε) must be > 0");
   if (!(sigma_min > 0)) throw Error("annealed_langevin: σ_L must be > 0");
@@ -84,7 +88,8 @@ Step annealed_langevin_step(std::shared_ptr<const Process> process, double sigma
       score = predict_as(Prediction::score, model, *process, x, t, c);
       // x ← x + (α_i/2) s_θ(x, σ_i) + √α_i z   (the paper's form; see the book)
       out.mean = x + 0.5 * alpha * score;
-      if (k == o.steps_per_level) out.x0 = x + sigma * sigma * score;  // Tweedie at the last evaluation
+      if (k == o.steps_per_level)
+        out.x0 = x + sigma * sigma * score;  // Tweedie at the last evaluation
       x = out.mean + std::sqrt(alpha) * z;
     }
     out.nfe = o.steps_per_level;
@@ -99,8 +104,9 @@ Step annealed_langevin_step(std::shared_ptr<const Process> process, double sigma
   };
 }
 
-torch::Tensor annealed_langevin(Model& model, torch::Tensor x0, const Sigmas& sigmas, at::Generator& gen,
-                                const AnnealedOptions& o, const RunOptions& run_options) {
+torch::Tensor annealed_langevin(Model& model, torch::Tensor x0, const Sigmas& sigmas,
+                                at::Generator& gen, const AnnealedOptions& o,
+                                const RunOptions& run_options) {
   const auto ve = std::make_shared<SigmaVE>(process(sigmas));
   const auto step = annealed_langevin_step(ve, sigmas.min(), o);
   // The grid: σ_1 > σ_2 > … > σ_L, then the data end.

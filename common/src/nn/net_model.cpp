@@ -34,7 +34,10 @@ nlohmann::json NetSpec::to_json() const {
   if (time.kind == TimeLabel::Kind::affine)
     label = {{"kind", "affine"}, {"scale", time.scale}, {"shift", time.shift}};
   else
-    label = {{"kind", "log_sigma"}, {"scale", time.scale}, {"sigma_max", time.sigma_max}, {"sigma_min", time.sigma_min}};
+    label = {{"kind", "log_sigma"},
+             {"scale", time.scale},
+             {"sigma_max", time.sigma_max},
+             {"sigma_min", time.sigma_min}};
   return {{"prediction", dm::to_string(prediction)},
           {"time_label", label},
           {"input_scaling", input == InputScaling::none ? "none" : "unit_variance"}};
@@ -47,17 +50,21 @@ NetSpec NetSpec::from_json(const nlohmann::json& j) {
     const auto& l = j.at("time_label");
     const auto kind = l.at("kind").get<std::string>();
     if (kind == "affine") {
-      s.time = {TimeLabel::Kind::affine, l.at("scale").get<double>(), l.at("shift").get<double>(), 1.0, 1.0};
+      s.time = {TimeLabel::Kind::affine, l.at("scale").get<double>(), l.at("shift").get<double>(),
+                1.0, 1.0};
     } else if (kind == "log_sigma") {
-      s.time = TimeLabel::log_sigma(l.at("sigma_max").get<double>(), l.at("sigma_min").get<double>(),
-                                    l.at("scale").get<double>());
+      s.time = TimeLabel::log_sigma(l.at("sigma_max").get<double>(),
+                                    l.at("sigma_min").get<double>(), l.at("scale").get<double>());
     } else {
       throw Error("unknown time label kind '" + kind + "'");
     }
     const auto scaling = j.at("input_scaling").get<std::string>();
-    if (scaling == "none") s.input = InputScaling::none;
-    else if (scaling == "unit_variance") s.input = InputScaling::unit_variance;
-    else throw Error("unknown input scaling '" + scaling + "'");
+    if (scaling == "none")
+      s.input = InputScaling::none;
+    else if (scaling == "unit_variance")
+      s.input = InputScaling::unit_variance;
+    else
+      throw Error("unknown input scaling '" + scaling + "'");
   } catch (const nlohmann::json::exception& e) {
     throw Error(std::string("a network's \"net\" description is malformed: ") + e.what());
   }
@@ -78,17 +85,21 @@ NetSpec net_spec_of(const nlohmann::json& d) {
 
 nlohmann::json with_net_spec(nlohmann::json d) {
   if (!d.is_object() || d.contains("net")) return d;
-  if (d.value("model", "") != "ncsn" && !d.contains("schedule")) return d;  // not a diffusion network
+  if (d.value("model", "") != "ncsn" && !d.contains("schedule"))
+    return d;  // not a diffusion network
   d["net"] = net_spec_of(d).to_json();
   return d;
 }
 
 // ANCHOR: net_model_impl
-NetModel::NetModel(FromFunction, Forward forward, NetSpec spec, std::shared_ptr<const Process> process)
+NetModel::NetModel(FromFunction, Forward forward, NetSpec spec,
+                   std::shared_ptr<const Process> process)
     : forward_(std::move(forward)), spec_(spec), process_(std::move(process)) {
   if (!forward_) throw Error("NetModel: empty forward function");
-  const bool needs_process = spec_.input == InputScaling::unit_variance || spec_.time.kind == TimeLabel::Kind::log_sigma;
-  if (needs_process && !process_) throw Error("NetModel: this network's spec needs the process it was trained on");
+  const bool needs_process =
+      spec_.input == InputScaling::unit_variance || spec_.time.kind == TimeLabel::Kind::log_sigma;
+  if (needs_process && !process_)
+    throw Error("NetModel: this network's spec needs the process it was trained on");
 }
 
 namespace {
@@ -96,12 +107,15 @@ template <typename Net>
 torch::TensorOptions options_of(const Net& net) {
   return net->parameters().front().options();
 }
-torch::Tensor on(const torch::Tensor& v, const torch::TensorOptions& o) { return v.defined() ? v.to(o.device()) : v; }
+torch::Tensor on(const torch::Tensor& v, const torch::TensorOptions& o) {
+  return v.defined() ? v.to(o.device()) : v;
+}
 }  // namespace
 
 NetModel::NetModel(UNet net, NetSpec spec, std::shared_ptr<const Process> process)
     : NetModel(
-          FromFunction{}, [net](const torch::Tensor& x, const torch::Tensor& label, const Condition& c) mutable {
+          FromFunction{},
+          [net](const torch::Tensor& x, const torch::Tensor& label, const Condition& c) mutable {
             const auto o = options_of(net);
             const auto cond = c.image.defined() ? c.image.to(o) : torch::Tensor();
             return net->forward(x, label, on(c.labels, o), cond);
@@ -112,14 +126,16 @@ NetModel::NetModel(UNet net, NetSpec spec, std::shared_ptr<const Process> proces
 
 NetModel::NetModel(ScoreMLP net, NetSpec spec, std::shared_ptr<const Process> process)
     : NetModel(
-          FromFunction{}, [net](const torch::Tensor& x, const torch::Tensor& label, const Condition& c) mutable {
+          FromFunction{},
+          [net](const torch::Tensor& x, const torch::Tensor& label, const Condition& c) mutable {
             return net->forward(x, label, on(c.labels, options_of(net)));
           },
           spec, std::move(process)) {
   options_ = [net] { return options_of(net); };
 }
 
-torch::Tensor NetModel::predict(const torch::Tensor& x, const torch::Tensor& t, const Condition& c) {
+torch::Tensor NetModel::predict(const torch::Tensor& x, const torch::Tensor& t,
+                                const Condition& c) {
   // The network's own dtype and device (its first parameter's); the caller's when unknown.
   const torch::TensorOptions o = options_ ? options_() : x.options();
   auto xin = x.to(o);

@@ -42,17 +42,19 @@ torch::Tensor batch_labels(const torch::Tensor& t, int64_t n, const char* who) {
   if (!t.defined()) throw Error(std::string(who) + ": the noise label t is missing");
   if (t.numel() == 1) return t.reshape({1}).expand({n});
   if (t.dim() != 1 || t.size(0) != n)
-    throw Error(std::string(who) + ": t must be [N] = [" + std::to_string(n) + "] (one label per row), got " +
-                shape_of(t));
+    throw Error(std::string(who) + ": t must be [N] = [" + std::to_string(n) +
+                "] (one label per row), got " + shape_of(t));
   return t;
 }
 
 // Class labels → embedding rows: 0…K−1 stay, −1 (or no labels at all) → K, the null class.
 torch::Tensor class_rows(const torch::Tensor& labels, int64_t num_classes, int64_t n,
                          const torch::Device& device, const char* who) {
-  if (!labels.defined()) return torch::full({n}, num_classes, torch::dtype(torch::kLong).device(device));
+  if (!labels.defined())
+    return torch::full({n}, num_classes, torch::dtype(torch::kLong).device(device));
   if (labels.dim() != 1 || labels.size(0) != n)
-    throw Error(std::string(who) + ": labels must be [N] = [" + std::to_string(n) + "], got " + shape_of(labels));
+    throw Error(std::string(who) + ": labels must be [N] = [" + std::to_string(n) + "], got " +
+                shape_of(labels));
   if (labels.scalar_type() != torch::kLong)
     throw Error(std::string(who) + ": labels must be int64 (torch::kLong)");
   // The range check reads the values back; only on the CPU, where that costs no sync.
@@ -60,7 +62,8 @@ torch::Tensor class_rows(const torch::Tensor& labels, int64_t num_classes, int64
     const int64_t lo = labels.min().item<int64_t>(), hi = labels.max().item<int64_t>();
     if (lo < -1 || hi >= num_classes)
       throw Error(std::string(who) + ": labels must lie in 0…" + std::to_string(num_classes - 1) +
-                  " or be −1 (no class); got values in " + std::to_string(lo) + "…" + std::to_string(hi));
+                  " or be −1 (no class); got values in " + std::to_string(lo) + "…" +
+                  std::to_string(hi));
   }
   return torch::where(labels < 0, torch::full_like(labels, num_classes), labels).to(device);
 }
@@ -75,17 +78,21 @@ void check_keys(const nlohmann::json& j, const std::vector<std::string>& known, 
 
 void read_int(const nlohmann::json& j, const char* key, int64_t& out, const char* who) {
   if (!j.contains(key)) return;
-  if (!j.at(key).is_number_integer()) throw Error(std::string(who) + ": \"" + key + "\" must be an integer");
+  if (!j.at(key).is_number_integer())
+    throw Error(std::string(who) + ": \"" + key + "\" must be an integer");
   out = j.at(key).get<int64_t>();
 }
 
-void read_ints(const nlohmann::json& j, const char* key, std::vector<int64_t>& out, const char* who) {
+void read_ints(const nlohmann::json& j, const char* key, std::vector<int64_t>& out,
+               const char* who) {
   if (!j.contains(key)) return;
   const auto& v = j.at(key);
-  if (!v.is_array()) throw Error(std::string(who) + ": \"" + key + "\" must be an array of integers");
+  if (!v.is_array())
+    throw Error(std::string(who) + ": \"" + key + "\" must be an array of integers");
   out.clear();
   for (const auto& x : v) {
-    if (!x.is_number_integer()) throw Error(std::string(who) + ": \"" + key + "\" must be an array of integers");
+    if (!x.is_number_integer())
+      throw Error(std::string(who) + ": \"" + key + "\" must be an array of integers");
     out.push_back(x.get<int64_t>());
   }
 }
@@ -97,7 +104,8 @@ void read_ints(const nlohmann::json& j, const char* key, std::vector<int64_t>& o
 
 // ANCHOR: sinusoidal_embedding_impl
 torch::Tensor sinusoidal_embedding(const torch::Tensor& t_in, int64_t dim, double max_period) {
-  if (dim < 2) throw Error("sinusoidal_embedding: dim must be at least 2, got " + std::to_string(dim));
+  if (dim < 2)
+    throw Error("sinusoidal_embedding: dim must be at least 2, got " + std::to_string(dim));
   if (t_in.dim() != 1) throw Error("sinusoidal_embedding: t must be [N], got " + shape_of(t_in));
   const auto t = t_in.is_floating_point() ? t_in : t_in.to(torch::kFloat32);
   const int64_t half = dim / 2;
@@ -118,8 +126,8 @@ bool operator==(const UNetConfig& a, const UNetConfig& b) {
   return a.in_channels == b.in_channels && a.out_channels == b.out_channels &&
          a.base_channels == b.base_channels && a.channel_mults == b.channel_mults &&
          a.res_blocks == b.res_blocks && a.attention_resolutions == b.attention_resolutions &&
-         a.dropout == b.dropout && a.num_classes == b.num_classes && a.cond_channels == b.cond_channels &&
-         a.groups == b.groups && a.image_size == b.image_size;
+         a.dropout == b.dropout && a.num_classes == b.num_classes &&
+         a.cond_channels == b.cond_channels && a.groups == b.groups && a.image_size == b.image_size;
 }
 
 void validate(const UNetConfig& c) {
@@ -134,19 +142,21 @@ void validate(const UNetConfig& c) {
   // Every channel count is base·mult or a sum of such counts (the skip
   // concatenations), so groups | base is exactly what GroupNorm needs.
   if (c.base_channels % c.groups != 0)
-    fail("groups = " + std::to_string(c.groups) + " does not divide base_channels = " +
-         std::to_string(c.base_channels) + " (GroupNorm needs every channel count divisible by groups)");
+    fail("groups = " + std::to_string(c.groups) +
+         " does not divide base_channels = " + std::to_string(c.base_channels) +
+         " (GroupNorm needs every channel count divisible by groups)");
   for (int64_t mult : c.channel_mults)
     if (mult < 1) fail("channel_mults must be >= 1");
   const int64_t factor = int64_t(1) << (c.channel_mults.size() - 1);
   if (c.image_size < 1 || c.image_size % factor != 0)
-    fail("image_size = " + std::to_string(c.image_size) + " is not divisible by " + std::to_string(factor) +
-         " = 2^(levels−1)");
+    fail("image_size = " + std::to_string(c.image_size) + " is not divisible by " +
+         std::to_string(factor) + " = 2^(levels−1)");
   std::vector<int64_t> sizes;
   for (size_t i = 0; i < c.channel_mults.size(); ++i) sizes.push_back(c.image_size >> i);
   for (int64_t r : c.attention_resolutions)
     if (std::find(sizes.begin(), sizes.end(), r) == sizes.end())
-      fail("attention resolution " + std::to_string(r) + " is none of the levels' sizes " + join(sizes, ", "));
+      fail("attention resolution " + std::to_string(r) + " is none of the levels' sizes " +
+           join(sizes, ", "));
 }
 
 nlohmann::json to_json(const UNetConfig& c) {
@@ -166,10 +176,11 @@ nlohmann::json to_json(const UNetConfig& c) {
 
 UNetConfig unet_config_from_json(const nlohmann::json& j) {
   const char* who = "unet_config_from_json";
-  check_keys(j,
-             {"model", "in_channels", "out_channels", "base_channels", "channel_mults", "res_blocks",
-              "attention_resolutions", "dropout", "num_classes", "cond_channels", "groups", "image_size"},
-             who);
+  check_keys(
+      j,
+      {"model", "in_channels", "out_channels", "base_channels", "channel_mults", "res_blocks",
+       "attention_resolutions", "dropout", "num_classes", "cond_channels", "groups", "image_size"},
+      who);
   if (j.contains("model") && j.at("model") != "unet")
     throw Error(std::string(who) + ": this is the configuration of a \"" + j.at("model").dump() +
                 "\" model, not a U-Net");
@@ -181,7 +192,8 @@ UNetConfig unet_config_from_json(const nlohmann::json& j) {
   read_int(j, "res_blocks", c.res_blocks, who);
   read_ints(j, "attention_resolutions", c.attention_resolutions, who);
   if (j.contains("dropout")) {
-    if (!j.at("dropout").is_number()) throw Error(std::string(who) + ": \"dropout\" must be a number");
+    if (!j.at("dropout").is_number())
+      throw Error(std::string(who) + ": \"dropout\" must be a number");
     c.dropout = j.at("dropout").get<double>();
   }
   read_int(j, "num_classes", c.num_classes, who);
@@ -195,15 +207,16 @@ UNetConfig unet_config_from_json(const nlohmann::json& j) {
 // ---------------------------------------------------------------------------
 // Blocks
 
-ResBlockImpl::ResBlockImpl(int64_t in_channels, int64_t out_channels, int64_t temb_dim, int64_t groups,
-                           double dropout) {
+ResBlockImpl::ResBlockImpl(int64_t in_channels, int64_t out_channels, int64_t temb_dim,
+                           int64_t groups, double dropout) {
   using namespace torch::nn;
   norm1_ = register_module("norm1", GroupNorm(GroupNormOptions(groups, in_channels)));
   conv1_ = register_module("conv1", Conv2d(Conv2dOptions(in_channels, out_channels, 3).padding(1)));
   temb_proj_ = register_module("temb_proj", Linear(temb_dim, out_channels));
   norm2_ = register_module("norm2", GroupNorm(GroupNormOptions(groups, out_channels)));
   dropout_ = register_module("dropout", Dropout(DropoutOptions(dropout)));
-  conv2_ = register_module("conv2", Conv2d(Conv2dOptions(out_channels, out_channels, 3).padding(1)));
+  conv2_ =
+      register_module("conv2", Conv2d(Conv2dOptions(out_channels, out_channels, 3).padding(1)));
   if (in_channels != out_channels)
     skip_ = register_module("skip", Conv2d(Conv2dOptions(in_channels, out_channels, 1)));
 }
@@ -231,7 +244,8 @@ torch::Tensor AttentionBlockImpl::forward(const torch::Tensor& x) {
   const auto qkv = qkv_(norm_(x)).reshape({N, 3, C, H * W});
   const auto q = qkv.select(1, 0), k = qkv.select(1, 1), v = qkv.select(1, 2);  // [N, C, HW]
   // A = softmax(QᵀK/√C) over the keys: row i says where position i looks.
-  const auto attn = torch::softmax(torch::bmm(q.transpose(1, 2), k) / std::sqrt(double(C)), -1);  // [N, HW, HW]
+  const auto attn =
+      torch::softmax(torch::bmm(q.transpose(1, 2), k) / std::sqrt(double(C)), -1);  // [N, HW, HW]
   // out[:, :, i] = Σ_j A[i, j] v[:, :, j]
   const auto out = torch::bmm(v, attn.transpose(1, 2)).reshape({N, C, H, W});
   return x + proj_(out);
@@ -257,7 +271,8 @@ UNetImpl::UNetImpl(UNetConfig config) : config_(std::move(config)) {
   if (c.num_classes > 0)
     class_embedding_ = register_module("class_embedding", Embedding(c.num_classes + 1, temb_dim));
   conv_in_ = register_module(
-      "conv_in", Conv2d(Conv2dOptions(c.in_channels + c.cond_channels, c.base_channels, 3).padding(1)));
+      "conv_in",
+      Conv2d(Conv2dOptions(c.in_channels + c.cond_channels, c.base_channels, 3).padding(1)));
 
   // Down: remember the channel count of every tensor pushed onto the skip stack.
   std::vector<int64_t> skip_channels = {c.base_channels};
@@ -270,9 +285,10 @@ UNetImpl::UNetImpl(UNetConfig config) : config_(std::move(config)) {
       level.res.push_back(register_module(prefix + "res" + std::to_string(r),
                                           ResBlock(ch, out, temb_dim, c.groups, c.dropout)));
       ch = out;
-      level.attn.push_back(has_attention(size) ? register_module(prefix + "attn" + std::to_string(r),
-                                                                 AttentionBlock(ch, c.groups))
-                                               : AttentionBlock(nullptr));
+      level.attn.push_back(
+          has_attention(size)
+              ? register_module(prefix + "attn" + std::to_string(r), AttentionBlock(ch, c.groups))
+              : AttentionBlock(nullptr));
       skip_channels.push_back(ch);
     }
     if (i + 1 < levels) {
@@ -299,12 +315,14 @@ UNetImpl::UNetImpl(UNetConfig config) : config_(std::move(config)) {
       level.res.push_back(register_module(prefix + "res" + std::to_string(r),
                                           ResBlock(ch + skip, out, temb_dim, c.groups, c.dropout)));
       ch = out;
-      level.attn.push_back(has_attention(size) ? register_module(prefix + "attn" + std::to_string(r),
-                                                                 AttentionBlock(ch, c.groups))
-                                               : AttentionBlock(nullptr));
+      level.attn.push_back(
+          has_attention(size)
+              ? register_module(prefix + "attn" + std::to_string(r), AttentionBlock(ch, c.groups))
+              : AttentionBlock(nullptr));
     }
     if (i > 0) {
-      level.resample = register_module(prefix + "upsample", Conv2d(Conv2dOptions(ch, ch, 3).padding(1)));
+      level.resample =
+          register_module(prefix + "upsample", Conv2d(Conv2dOptions(ch, ch, 3).padding(1)));
       size *= 2;
     }
     up_.push_back(std::move(level));
@@ -324,12 +342,14 @@ UNetImpl::UNetImpl(UNetConfig config) : config_(std::move(config)) {
   // ANCHOR_END: zero_init
 }
 
-void UNetImpl::check_inputs(const torch::Tensor& x, const torch::Tensor& labels, const torch::Tensor& cond) const {
+void UNetImpl::check_inputs(const torch::Tensor& x, const torch::Tensor& labels,
+                            const torch::Tensor& cond) const {
   const auto& c = config_;
-  if (!x.defined() || x.dim() != 4) throw Error("UNet: x must be [N, C, H, W], got " + (x.defined() ? shape_of(x) : "nothing"));
+  if (!x.defined() || x.dim() != 4)
+    throw Error("UNet: x must be [N, C, H, W], got " + (x.defined() ? shape_of(x) : "nothing"));
   if (x.size(1) != c.in_channels)
-    throw Error("UNet: x has " + std::to_string(x.size(1)) + " channels, the net expects in_channels = " +
-                std::to_string(c.in_channels));
+    throw Error("UNet: x has " + std::to_string(x.size(1)) +
+                " channels, the net expects in_channels = " + std::to_string(c.in_channels));
   const int64_t factor = int64_t(1) << (c.channel_mults.size() - 1);
   if (x.size(2) % factor != 0 || x.size(3) % factor != 0)
     throw Error("UNet: image size " + std::to_string(x.size(2)) + "×" + std::to_string(x.size(3)) +
@@ -340,30 +360,33 @@ void UNetImpl::check_inputs(const torch::Tensor& x, const torch::Tensor& labels,
                 "build the net with UNetConfig::num_classes > 0 to condition on a class");
   if (c.cond_channels > 0) {
     if (!cond.defined())
-      throw Error("UNet: the net expects a conditioning input cond [N, " + std::to_string(c.cond_channels) +
+      throw Error("UNet: the net expects a conditioning input cond [N, " +
+                  std::to_string(c.cond_channels) +
                   ", H, W] (cond_channels = " + std::to_string(c.cond_channels) + ")");
     if (cond.dim() != 4 || cond.size(0) != x.size(0) || cond.size(1) != c.cond_channels ||
         cond.size(2) != x.size(2) || cond.size(3) != x.size(3))
-      throw Error("UNet: cond must be [N, cond_channels, H, W] = [" + std::to_string(x.size(0)) + ", " +
-                  std::to_string(c.cond_channels) + ", " + std::to_string(x.size(2)) + ", " +
+      throw Error("UNet: cond must be [N, cond_channels, H, W] = [" + std::to_string(x.size(0)) +
+                  ", " + std::to_string(c.cond_channels) + ", " + std::to_string(x.size(2)) + ", " +
                   std::to_string(x.size(3)) + "], got " + shape_of(cond));
   } else if (cond.defined()) {
     throw Error("UNet: cond given to a net without a conditioning input (cond_channels = 0)");
   }
 }
 
-torch::Tensor UNetImpl::time_embedding(const torch::Tensor& t, const torch::Tensor& labels, int64_t n) {
+torch::Tensor UNetImpl::time_embedding(const torch::Tensor& t, const torch::Tensor& labels,
+                                       int64_t n) {
   const auto label = batch_labels(t, n, "UNet").to(time_fc1_->weight.options());
   // temb = W₂ SiLU(W₁ e(t) + b₁) + b₂  (+ the class's embedding)
   auto temb = time_fc2_(torch::silu(time_fc1_(sinusoidal_embedding(label, config_.base_channels))));
   if (config_.num_classes > 0)
-    temb = temb + class_embedding_(class_rows(labels, config_.num_classes, n, temb.device(), "UNet"));
+    temb =
+        temb + class_embedding_(class_rows(labels, config_.num_classes, n, temb.device(), "UNet"));
   return temb;
 }
 
 // ANCHOR: unet_forward
-torch::Tensor UNetImpl::forward(const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& labels,
-                                const torch::Tensor& cond) {
+torch::Tensor UNetImpl::forward(const torch::Tensor& x, const torch::Tensor& t,
+                                const torch::Tensor& labels, const torch::Tensor& cond) {
   check_inputs(x, labels, cond);  // t is checked where it is embedded
   const auto temb = time_embedding(t, labels, x.size(0));
 
@@ -405,8 +428,8 @@ torch::Tensor UNetImpl::forward(const torch::Tensor& x, const torch::Tensor& t, 
 // MLPConfig and ScoreMLP
 
 bool operator==(const MLPConfig& a, const MLPConfig& b) {
-  return a.dim == b.dim && a.hidden == b.hidden && a.layers == b.layers && a.time_dim == b.time_dim &&
-         a.num_classes == b.num_classes;
+  return a.dim == b.dim && a.hidden == b.hidden && a.layers == b.layers &&
+         a.time_dim == b.time_dim && a.num_classes == b.num_classes;
 }
 
 void validate(const MLPConfig& c) {
@@ -443,16 +466,21 @@ ScoreMLPImpl::ScoreMLPImpl(MLPConfig config) : config_(std::move(config)) {
   const auto& c = config_;
   const bool conditioned = c.time_dim > 0 || c.num_classes > 0;
   if (c.time_dim > 0) time_fc_ = register_module("time_fc", Linear(c.time_dim, c.hidden));
-  if (c.num_classes > 0) class_embedding_ = register_module("class_embedding", Embedding(c.num_classes + 1, c.hidden));
+  if (c.num_classes > 0)
+    class_embedding_ = register_module("class_embedding", Embedding(c.num_classes + 1, c.hidden));
   for (int64_t l = 0; l < c.layers; ++l) {
-    hidden_.push_back(register_module("hidden" + std::to_string(l), Linear(l == 0 ? c.dim : c.hidden, c.hidden)));
-    if (conditioned) cond_proj_.push_back(register_module("cond_proj" + std::to_string(l), Linear(c.hidden, c.hidden)));
+    hidden_.push_back(
+        register_module("hidden" + std::to_string(l), Linear(l == 0 ? c.dim : c.hidden, c.hidden)));
+    if (conditioned)
+      cond_proj_.push_back(
+          register_module("cond_proj" + std::to_string(l), Linear(c.hidden, c.hidden)));
   }
   out_ = register_module("out", Linear(c.hidden, c.dim));
 }
 
 // ANCHOR: score_mlp_forward
-torch::Tensor ScoreMLPImpl::forward(const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& labels) {
+torch::Tensor ScoreMLPImpl::forward(const torch::Tensor& x, const torch::Tensor& t,
+                                    const torch::Tensor& labels) {
   const auto& c = config_;
   if (!x.defined() || x.dim() != 2 || x.size(1) != c.dim)
     throw Error("ScoreMLP: x must be [N, dim] = [N, " + std::to_string(c.dim) + "], got " +
@@ -506,8 +534,9 @@ std::string describe(const UNetImpl& net) {
 
 std::string describe(const ScoreMLPImpl& net) {
   const auto& c = net.config();
-  std::string s = "Score MLP " + format_count(parameter_count(net)) + " parameters (dim " + std::to_string(c.dim) +
-                  ", hidden " + std::to_string(c.hidden) + ", " + std::to_string(c.layers) + " layers";
+  std::string s = "Score MLP " + format_count(parameter_count(net)) + " parameters (dim " +
+                  std::to_string(c.dim) + ", hidden " + std::to_string(c.hidden) + ", " +
+                  std::to_string(c.layers) + " layers";
   s += c.time_dim > 0 ? ", time embedding " + std::to_string(c.time_dim) : ", no time input";
   if (c.num_classes > 0) s += ", " + std::to_string(c.num_classes) + " classes + null";
   return s + ")";
@@ -532,7 +561,8 @@ void check_same(const std::vector<std::pair<std::string, torch::Tensor>>& ref,
                 const std::vector<std::pair<std::string, torch::Tensor>>& state, const char* who) {
   if (ref.size() != state.size())
     throw Error(std::string(who) + ": the model has " + std::to_string(state.size()) +
-                " parameters and buffers, the EMA " + std::to_string(ref.size()) + " — not the same model");
+                " parameters and buffers, the EMA " + std::to_string(ref.size()) +
+                " — not the same model");
   for (size_t i = 0; i < ref.size(); ++i)
     if (ref[i].first != state[i].first || ref[i].second.sizes() != state[i].second.sizes())
       throw Error(std::string(who) + ": \"" + state[i].first + "\" " + shape_of(state[i].second) +
@@ -547,8 +577,10 @@ void copy_state(const std::vector<std::pair<std::string, torch::Tensor>>& from,
 }
 }  // namespace
 
-EMA::EMA(const torch::nn::Module& model, double decay, bool warmup) : decay_(decay), warmup_(warmup) {
-  if (!(decay >= 0 && decay <= 1)) throw Error("EMA: decay must lie in [0, 1], got " + std::to_string(decay));
+EMA::EMA(const torch::nn::Module& model, double decay, bool warmup)
+    : decay_(decay), warmup_(warmup) {
+  if (!(decay >= 0 && decay <= 1))
+    throw Error("EMA: decay must lie in [0, 1], got " + std::to_string(decay));
   torch::NoGradGuard no_grad;
   shadow_ = named_state(model, &num_params_);
   for (auto& item : shadow_) item.second = item.second.detach().clone();
@@ -567,7 +599,8 @@ void EMA::update(const torch::nn::Module& model) {
   for (size_t i = 0; i < shadow_.size(); ++i) {
     auto& shadow = shadow_[i].second;
     const auto& value = state[i].second;
-    if (shadow.device() != value.device()) shadow = shadow.to(value.device());  // follow model.to(device)
+    if (shadow.device() != value.device())
+      shadow = shadow.to(value.device());  // follow model.to(device)
     if (i < num_params_)
       shadow.mul_(d).add_(value, 1.0 - d);  // shadow ← d·shadow + (1 − d)·param
     else
@@ -598,7 +631,8 @@ void EMA::restore(torch::nn::Module& model) {
   stored_.clear();
 }
 
-void EMA::load_shadow(const std::vector<std::pair<std::string, torch::Tensor>>& named, int64_t updates) {
+void EMA::load_shadow(const std::vector<std::pair<std::string, torch::Tensor>>& named,
+                      int64_t updates) {
   check_same(shadow_, named, "EMA::load_shadow");
   torch::NoGradGuard no_grad;
   for (size_t i = 0; i < shadow_.size(); ++i)

@@ -37,7 +37,8 @@ double learning_rate(const TrainConfig& c, int64_t step) {
 std::vector<std::string> config_differences(const json& expected, const json& found) {
   std::vector<std::string> out;
   if (!expected.is_object() || !found.is_object()) {
-    if (expected != found) out.push_back("configuration: " + expected.dump() + " vs " + found.dump());
+    if (expected != found)
+      out.push_back("configuration: " + expected.dump() + " vs " + found.dump());
     return out;
   }
   for (const auto& [key, value] : expected.items()) {
@@ -94,18 +95,21 @@ json read_info(torch::serialize::InputArchive& archive, const fs::path& path) {
     archive.read("info", info);
     return json::parse(info.toStringRef());
   } catch (const std::exception&) {
-    throw Error("checkpoint " + path.string() + " has no readable description (not written by this suite?)");
+    throw Error("checkpoint " + path.string() +
+                " has no readable description (not written by this suite?)");
   }
 }
 
 void check_config(const json& expected, const json& info, const fs::path& path) {
   // Descriptions from before the "net" entry existed are compared with the
   // entry they imply (nn::with_net_spec), so the shipped checkpoints still load.
-  const auto diffs = config_differences(nn::with_net_spec(expected), nn::with_net_spec(info.value("model", json())));
+  const auto diffs = config_differences(nn::with_net_spec(expected),
+                                        nn::with_net_spec(info.value("model", json())));
   if (!diffs.empty())
-    throw Error("checkpoint " + path.string() + " is for a different model (" + join(diffs, "; ") +
-                    "; this program vs the checkpoint)",
-                "use the options the checkpoint was trained with, or retrain (--train) into another --out");
+    throw Error(
+        "checkpoint " + path.string() + " is for a different model (" + join(diffs, "; ") +
+            "; this program vs the checkpoint)",
+        "use the options the checkpoint was trained with, or retrain (--train) into another --out");
 }
 
 // Loads a module from a sub-archive, naming the checkpoint if a tensor is missing or misshaped.
@@ -117,7 +121,8 @@ void load_module(torch::nn::Module& module, torch::serialize::InputArchive& arch
     module.load(sub);
   } catch (const c10::Error& e) {
     throw Error("checkpoint " + path.string() + ": its '" + key +
-                "' weights do not fit this network (" + std::string(e.what_without_backtrace()).substr(0, 160) + ")");
+                "' weights do not fit this network (" +
+                std::string(e.what_without_backtrace()).substr(0, 160) + ")");
   }
 }
 
@@ -125,7 +130,8 @@ void load_module(torch::nn::Module& module, torch::serialize::InputArchive& arch
 // keeps references until it is written, and the EMA weights are swapped out of
 // the model again before that.
 void save_cloned(const torch::nn::Module& m, torch::serialize::OutputArchive& archive) {
-  for (const auto& p : m.named_parameters(/*recurse=*/false)) archive.write(p.key(), p.value().detach().clone());
+  for (const auto& p : m.named_parameters(/*recurse=*/false))
+    archive.write(p.key(), p.value().detach().clone());
   for (const auto& b : m.named_buffers(/*recurse=*/false))
     archive.write(b.key(), b.value().detach().clone(), /*is_buffer=*/true);
   for (const auto& child : m.named_children()) {
@@ -166,7 +172,9 @@ void export_weights(torch::nn::Module& model, const json& model_config, const fs
     auto t = tensor.detach().to(torch::kCPU);
     archive.write(flat_key(name), half && t.is_floating_point() ? t.to(torch::kFloat16) : t);
   }
-  json info = {{"format", "weights"}, {"model", model_config}, {"manifest", manifest},
+  json info = {{"format", "weights"},
+               {"model", model_config},
+               {"manifest", manifest},
                {"dtype", half ? "float16" : "float32"}};
   archive.write("info", c10::IValue(info.dump()));
   if (path.has_parent_path()) fs::create_directories(path.parent_path());
@@ -187,7 +195,8 @@ void check_compatible(const fs::path& path, const json& model_config) {
 
 void load_weights(torch::nn::Module& model, const json& model_config, const fs::path& path,
                   bool use_ema) {
-  const auto device = model.parameters().empty() ? torch::Device(torch::kCPU) : model.parameters()[0].device();
+  const auto device =
+      model.parameters().empty() ? torch::Device(torch::kCPU) : model.parameters()[0].device();
   auto archive = open_checkpoint(path, device);
   const json info = read_info(archive, path);
   check_config(model_config, info, path);
@@ -211,12 +220,16 @@ void load_weights(torch::nn::Module& model, const json& model_config, const fs::
 
 Trainer::Trainer(std::shared_ptr<torch::nn::Module> model, json model_config, TrainConfig config,
                  torch::Device device)
-    : model_(std::move(model)), model_config_(std::move(model_config)), config_(config), device_(device) {
+    : model_(std::move(model)),
+      model_config_(std::move(model_config)),
+      config_(config),
+      device_(device) {
   if (config_.steps < 1) throw Error("training needs at least one step");
   if (config_.log_every < 1 || config_.checkpoint_every < 1)
     throw Error("log_every and checkpoint_every must be >= 1");
   model_->to(device_);
-  optimizer_ = std::make_unique<torch::optim::Adam>(model_->parameters(), torch::optim::AdamOptions(config_.lr));
+  optimizer_ = std::make_unique<torch::optim::Adam>(model_->parameters(),
+                                                    torch::optim::AdamOptions(config_.lr));
   ema_ = std::make_unique<nn::EMA>(*model_, config_.ema_decay);
 }
 
@@ -234,9 +247,8 @@ void Trainer::save(const fs::path& path) const {
   archive.write("model", model_archive);
   archive.write("ema", ema_archive);
   archive.write("optimizer", optim_archive);
-  json info = {{"model", model_config_}, {"train", to_json(config_)}, {"step", step_},
-               {"ema_updates", ema_->updates()},
-               {"loss_steps", loss_steps_}, {"losses", losses_}};
+  json info = {{"model", model_config_},         {"train", to_json(config_)}, {"step", step_},
+               {"ema_updates", ema_->updates()}, {"loss_steps", loss_steps_}, {"losses", losses_}};
   archive.write("info", c10::IValue(info.dump()));
   // Atomic: a crash or Ctrl-C mid-write leaves the previous checkpoint intact.
   if (path.has_parent_path()) fs::create_directories(path.parent_path());
@@ -269,8 +281,9 @@ void Trainer::load(const fs::path& path) {
 }
 
 // ANCHOR: train_loop
-TrainResult Trainer::run(const std::function<torch::Tensor(int64_t)>& loss_fn, const fs::path& checkpoint,
-                         bool resume, const std::function<void(int64_t, double)>& on_log,
+TrainResult Trainer::run(const std::function<torch::Tensor(int64_t)>& loss_fn,
+                         const fs::path& checkpoint, bool resume,
+                         const std::function<void(int64_t, double)>& on_log,
                          const std::string& progress_label) {
   TrainResult result;
   if (resume && fs::exists(checkpoint)) {
@@ -292,13 +305,15 @@ TrainResult Trainer::run(const std::function<torch::Tensor(int64_t)>& loss_fn, c
     auto loss = loss_fn(step);
     const double value = loss.item<double>();
     if (!std::isfinite(value))
-      throw Error("the loss became " + std::string(std::isnan(value) ? "NaN" : "infinite") + " at step " +
-                      std::to_string(step) + "; training stopped",
-                  fs::exists(checkpoint) ? "the last good checkpoint is " + checkpoint.string() +
-                                               " (unchanged); try a lower learning rate, then --resume"
-                                         : "no checkpoint was written yet; try a lower learning rate");
+      throw Error("the loss became " + std::string(std::isnan(value) ? "NaN" : "infinite") +
+                      " at step " + std::to_string(step) + "; training stopped",
+                  fs::exists(checkpoint)
+                      ? "the last good checkpoint is " + checkpoint.string() +
+                            " (unchanged); try a lower learning rate, then --resume"
+                      : "no checkpoint was written yet; try a lower learning rate");
     loss.backward();
-    if (config_.grad_clip > 0) torch::nn::utils::clip_grad_norm_(model_->parameters(), config_.grad_clip);
+    if (config_.grad_clip > 0)
+      torch::nn::utils::clip_grad_norm_(model_->parameters(), config_.grad_clip);
     optimizer_->step();
     ema_->update(*model_);  // θ_EMA ← d·θ_EMA + (1 − d)·θ
     step_ = step;

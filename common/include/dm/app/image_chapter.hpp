@@ -45,8 +45,8 @@ void require_checkpoint(const std::filesystem::path& checkpoint, const nlohmann:
 // the training loss its manifest carries to ch.out("loss") (y-axis `loss_label`)
 // and returns the manifest (empty if the file has none).
 nlohmann::json load_shipped(torch::nn::Module& model, const nlohmann::json& model_config,
-                            const std::filesystem::path& path, const Chapter& ch, MetricsFile& metrics,
-                            const std::string& loss_label);
+                            const std::filesystem::path& path, const Chapter& ch,
+                            MetricsFile& metrics, const std::string& loss_label);
 
 // After Trainer::run: prints the summary line, records metrics["training"],
 // draws the loss curve, copies the EMA weights into `model` and, unless the run
@@ -59,13 +59,13 @@ nlohmann::json finish_training(train::Trainer& trainer, torch::nn::Module& model
 // What differs between the image chapters' U-Nets.
 struct ImageModel {
   nn::UNetConfig config;
-  nlohmann::json description;               // stored with the weights (config + process + "net")
-  nn::NetSpec spec;                         // how the U-Net is wrapped as a model
-  std::shared_ptr<const Process> process;   // the process the spec and loss refer to
-  std::filesystem::path checkpoint;         // the shipped weights
-  std::string export_name;                  // e.g. "ddpm_fashion.pt"
-  std::string loss_label = "mean ε-loss";   // the loss curve's y-axis
-  std::string training_title;               // printed when training starts
+  nlohmann::json description;              // stored with the weights (config + process + "net")
+  nn::NetSpec spec;                        // how the U-Net is wrapped as a model
+  std::shared_ptr<const Process> process;  // the process the spec and loss refer to
+  std::filesystem::path checkpoint;        // the shipped weights
+  std::string export_name;                 // e.g. "ddpm_fashion.pt"
+  std::string loss_label = "mean ε-loss";  // the loss curve's y-axis
+  std::string training_title;              // printed when training starts
 };
 
 // How to train when the shipped weights are not used.

@@ -6,7 +6,6 @@
 #include <filesystem>
 #include <string>
 
-
 namespace dm {
 
 using json = nlohmann::json;

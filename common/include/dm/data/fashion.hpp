@@ -123,8 +123,8 @@ class BatchSampler {
  public:
   // `drop_last`: skip the last, smaller batch of an epoch.
   // `shuffle` false: the items in dataset order every epoch.
-  BatchSampler(Dataset data, int64_t batch_size, uint64_t seed,
-               torch::Device device = torch::kCPU, bool drop_last = false, bool shuffle = true);
+  BatchSampler(Dataset data, int64_t batch_size, uint64_t seed, torch::Device device = torch::kCPU,
+               bool drop_last = false, bool shuffle = true);
 
   int64_t batch_size() const { return batch_size_; }
   int64_t batches_per_epoch() const;
@@ -160,7 +160,8 @@ class BatchSampler {
       Batch current_;
     };
 
-    Epoch(const BatchSampler* sampler, torch::Tensor order) : sampler_(sampler), order_(std::move(order)) {}
+    Epoch(const BatchSampler* sampler, torch::Tensor order)
+        : sampler_(sampler), order_(std::move(order)) {}
     iterator begin() const { return iterator(this, 0); }
     iterator end() const { return iterator(this, sampler_->batches_per_epoch()); }
     int64_t size() const { return sampler_->batches_per_epoch(); }

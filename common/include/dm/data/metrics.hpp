@@ -34,8 +34,9 @@ struct NoiseFloor {
 
 // The statistic between two independent exact samples of size n, over
 // `repeats` pairs: what a perfect sampler would score at this sample size.
-NoiseFloor noise_floor(const std::function<torch::Tensor(int64_t)>& sample_exact, int64_t n,
-                       const std::function<double(const torch::Tensor&, const torch::Tensor&)>& stat,
-                       int repeats = 10);
+NoiseFloor noise_floor(
+    const std::function<torch::Tensor(int64_t)>& sample_exact, int64_t n,
+    const std::function<double(const torch::Tensor&, const torch::Tensor&)>& stat,
+    int repeats = 10);
 
 }  // namespace dm::metrics

@@ -20,7 +20,7 @@ namespace dm::quality {
 
 struct ClassifierConfig {
   int64_t in_channels = 1;
-  int64_t width = 32;         // channels of the first conv; doubled after each pooling
+  int64_t width = 32;  // channels of the first conv; doubled after each pooling
   int64_t num_classes = 10;
   int64_t image_size = 32;
   bool operator==(const ClassifierConfig& o) const {
@@ -60,14 +60,17 @@ double train_classifier(Classifier& model, const torch::Tensor& images, const to
 // Evaluated in eval mode, in batches, on `model`'s device; inputs may live anywhere.
 double accuracy(Classifier& model, const torch::Tensor& images, const torch::Tensor& labels,
                 int64_t batch_size = 500);
-torch::Tensor features(Classifier& model, const torch::Tensor& images, int64_t batch_size = 500);  // [N, F] float64 CPU
-torch::Tensor predict_classes(Classifier& model, const torch::Tensor& images, int64_t batch_size = 500);  // [N] long CPU
+torch::Tensor features(Classifier& model, const torch::Tensor& images,
+                       int64_t batch_size = 500);  // [N, F] float64 CPU
+torch::Tensor predict_classes(Classifier& model, const torch::Tensor& images,
+                              int64_t batch_size = 500);  // [N] long CPU
 // Counts of predicted classes, [num_classes] long.
 torch::Tensor class_histogram(Classifier& model, const torch::Tensor& images);
 
 // Saves/loads the classifier with its configuration; loading a file for a
 // different configuration or a corrupt file is a dm::Error.
-void save_classifier(Classifier& model, const std::filesystem::path& path, const nlohmann::json& extra = {});
+void save_classifier(Classifier& model, const std::filesystem::path& path,
+                     const nlohmann::json& extra = {});
 Classifier load_classifier(const std::filesystem::path& path, const torch::Device& device);
 
 // ---- Fréchet distance ----------------------------------------------------------
@@ -84,8 +87,8 @@ Eigen::MatrixXd sqrt_psd(const Eigen::MatrixXd& m);
 // ---- What the image chapters report about their samples ------------------------
 struct SampleReport {
   int64_t samples = 0;
-  double frechet_distance = 0;  // samples vs the first n test images
-  double frechet_floor = 0;     // the first n training images vs the same test images
+  double frechet_distance = 0;          // samples vs the first n test images
+  double frechet_floor = 0;             // the first n training images vs the same test images
   std::vector<double> class_fractions;  // by the classifier; the data has 0.1 of each
   double largest_class_fraction_error = 0;
   double classifier_test_accuracy = -1;  // from the classifier file, −1 if it does not say

@@ -57,7 +57,8 @@ class GaussianMixture : public Model {
 
   // n exact samples [n, D] drawn from `gen`; `components_out`, if given,
   // receives each sample's component.
-  torch::Tensor sample(int64_t n, at::Generator& gen, torch::Tensor* components_out = nullptr) const;
+  torch::Tensor sample(int64_t n, at::Generator& gen,
+                       torch::Tensor* components_out = nullptr) const;
 
   // The distribution of x + σz.
   GaussianMixture perturb_ve(double sigma) const;
@@ -93,7 +94,8 @@ class PerturbedMixture : public Model {
                    Prediction prediction = Prediction::score);
   // Any process by value (a copy is kept): PerturbedMixture(mixture, schedule, Prediction::eps).
   template <class P, class = std::enable_if_t<std::is_base_of_v<Process, P>>>
-  PerturbedMixture(GaussianMixture data, const P& process, Prediction prediction = Prediction::score)
+  PerturbedMixture(GaussianMixture data, const P& process,
+                   Prediction prediction = Prediction::score)
       : PerturbedMixture(std::move(data), std::make_shared<P>(process), prediction) {}
   Prediction prediction() const override { return prediction_; }
   torch::Tensor predict(const torch::Tensor& x, const torch::Tensor& t,

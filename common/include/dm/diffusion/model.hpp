@@ -44,7 +44,8 @@ struct Condition {
 
   Condition() = default;
   // A class-label condition; a tensor converts to one, so `predict(x, t, labels)` reads naturally.
-  Condition(torch::Tensor class_labels) : labels(std::move(class_labels)) {}  // NOLINT: implicit on purpose
+  Condition(torch::Tensor class_labels)
+      : labels(std::move(class_labels)) {}  // NOLINT: implicit on purpose
 
   bool empty() const {
     return !labels.defined() && !image.defined() && !image_level.defined() && !mask.defined();

@@ -100,7 +100,8 @@ class SigmaVE : public Process {
 // function on the host, one row at a time (fine for small batches).
 class FunctionProcess : public Process {
  public:
-  FunctionProcess(std::string name, double t_min, double t_max, std::function<Coefficients(double)> fn)
+  FunctionProcess(std::string name, double t_min, double t_max,
+                  std::function<Coefficients(double)> fn)
       : name_(std::move(name)), t_min_(t_min), t_max_(t_max), fn_(std::move(fn)) {}
   std::string name() const override { return name_; }
   double t_min() const override { return t_min_; }

@@ -33,16 +33,16 @@
 namespace dm::schedule {
 
 struct Schedule : public Process {
-  torch::Tensor betas;                           // β_t
-  torch::Tensor alphas;                          // α_t = 1 − β_t
-  torch::Tensor alpha_bar;                       // ᾱ_t = Π_{s≤t} α_s
-  torch::Tensor alpha_bar_prev;                  // ᾱ_{t−1} (ᾱ_0 = 1)
-  torch::Tensor sqrt_alpha_bar;                  // √ᾱ_t: the signal scale of x_t
-  torch::Tensor sqrt_one_minus_alpha_bar;        // √(1−ᾱ_t): the noise std of x_t
-  torch::Tensor posterior_variance;              // β̃_t = β_t (1−ᾱ_{t−1})/(1−ᾱ_t); β̃_1 = 0
+  torch::Tensor betas;                     // β_t
+  torch::Tensor alphas;                    // α_t = 1 − β_t
+  torch::Tensor alpha_bar;                 // ᾱ_t = Π_{s≤t} α_s
+  torch::Tensor alpha_bar_prev;            // ᾱ_{t−1} (ᾱ_0 = 1)
+  torch::Tensor sqrt_alpha_bar;            // √ᾱ_t: the signal scale of x_t
+  torch::Tensor sqrt_one_minus_alpha_bar;  // √(1−ᾱ_t): the noise std of x_t
+  torch::Tensor posterior_variance;  // β̃_t = β_t (1−ᾱ_{t−1})/(1−ᾱ_t); β̃_1 = 0
   torch::Tensor posterior_log_variance_clipped;  // log β̃_t, with log β̃_2 at t = 1
-  torch::Tensor posterior_mean_coef1;            // β_t √ᾱ_{t−1}/(1−ᾱ_t)    (multiplies x_0)
-  torch::Tensor posterior_mean_coef2;            // (1−ᾱ_{t−1}) √α_t/(1−ᾱ_t) (multiplies x_t)
+  torch::Tensor posterior_mean_coef1;  // β_t √ᾱ_{t−1}/(1−ᾱ_t)    (multiplies x_0)
+  torch::Tensor posterior_mean_coef2;  // (1−ᾱ_{t−1}) √α_t/(1−ᾱ_t) (multiplies x_t)
   int64_t T = 0;
   std::string label;  // "linear", "cosine", …: names figures and checkpoints
 
@@ -56,7 +56,7 @@ struct Schedule : public Process {
   std::string name() const override { return label; }
   double t_min() const override { return 0.0; }
   double t_max() const override { return double(T); }
-  Coefficients at(double t) const override;             // (√ᾱ_t, √(1−ᾱ_t)); dm::Error outside [0, T]
+  Coefficients at(double t) const override;  // (√ᾱ_t, √(1−ᾱ_t)); dm::Error outside [0, T]
   torch::Tensor a(const torch::Tensor& t) const override;
   torch::Tensor s(const torch::Tensor& t) const override;
   // Between neighbouring steps (t_next = t − 1) the tables above, exactly;
@@ -67,8 +67,8 @@ struct Schedule : public Process {
  private:
   // Host copies of the tables, so that a sampler's per-step lookups never
   // touch a device (no synchronisation when the tables live on a GPU).
-  std::vector<double> h_betas_, h_sqrt_ab_, h_sqrt_1m_ab_, h_log_ab_, h_coef1_, h_coef2_, h_post_var_,
-      h_post_log_var_, h_large_log_var_;
+  std::vector<double> h_betas_, h_sqrt_ab_, h_sqrt_1m_ab_, h_log_ab_, h_coef1_, h_coef2_,
+      h_post_var_, h_post_log_var_, h_large_log_var_;
   void fill_host_tables();
 };
 
@@ -90,6 +90,7 @@ Schedule cosine(int64_t T = 1000, double s = 0.008, double max_beta = 0.999);
 // [N, …] (ndim = x.dim()). On t's device, in coef's dtype.
 torch::Tensor extract(const torch::Tensor& coef, const torch::Tensor& t, int64_t ndim);
 // The same, shaped for and cast to the dtype and device of x.
-torch::Tensor extract_like(const torch::Tensor& coef, const torch::Tensor& t, const torch::Tensor& x);
+torch::Tensor extract_like(const torch::Tensor& coef, const torch::Tensor& t,
+                           const torch::Tensor& x);
 
 }  // namespace dm::schedule

@@ -37,8 +37,8 @@ struct StepResult {
   int64_t nfe = 0;     // model evaluations this step used
 };
 
-using Step = std::function<StepResult(Model& model, const torch::Tensor& x, double t,
-                                      double t_next, const Condition& c, at::Generator& gen)>;
+using Step = std::function<StepResult(Model& model, const torch::Tensor& x, double t, double t_next,
+                                      const Condition& c, at::Generator& gen)>;
 
 // What the callback sees after every step.
 struct StepEvent {

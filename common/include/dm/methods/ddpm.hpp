@@ -74,15 +74,16 @@ torch::Tensor sample_from(Model& model, const Schedule& s, torch::Tensor x_T, at
                           const SampleOptions& options = {}, const Condition& c = {});
 // The same from x_T ~ N(0, I) of the given shape, drawn from `gen`.
 torch::Tensor sample(Model& model, const Schedule& s, at::IntArrayRef shape, at::Generator& gen,
-                     const SampleOptions& options = {}, const torch::TensorOptions& tensor_options = f64(),
-                     const Condition& c = {});
+                     const SampleOptions& options = {},
+                     const torch::TensorOptions& tensor_options = f64(), const Condition& c = {});
 // ANCHOR_END: sample
 
 // ANCHOR: loss_eps
 // Algorithm 1 at given steps t [N] (1…T) and noise ε: mean over all elements of
 // (ε − ε_θ(√ᾱ_t x_0 + √(1−ᾱ_t) ε, t))². Differentiable in the model's parameters.
-torch::Tensor loss_eps_at(Model& model, const Schedule& s, const torch::Tensor& x0, const torch::Tensor& t,
-                          const torch::Tensor& eps, const Condition& c = {});
+torch::Tensor loss_eps_at(Model& model, const Schedule& s, const torch::Tensor& x0,
+                          const torch::Tensor& t, const torch::Tensor& eps,
+                          const Condition& c = {});
 // The same with t ~ Uniform{1, …, T} per row, then ε ~ N(0, I), drawn from `gen` in that order.
 torch::Tensor loss_eps(Model& model, const Schedule& s, const torch::Tensor& x0, at::Generator& gen,
                        const Condition& c = {});

@@ -46,7 +46,8 @@ torch::Tensor mala_log_accept(const LogProb& log_prob, Model& model, const torch
 // on the data's device, summed over steps; undefined at first). Three model
 // evaluations a step: the proposal's score at x, and the two in log α (at x
 // again and at x'; the first is not cached).
-Step make_mala_step(LogProb log_prob, double dt, double tau, std::shared_ptr<torch::Tensor> accepted);
+Step make_mala_step(LogProb log_prob, double dt, double tau,
+                    std::shared_ptr<torch::Tensor> accepted);
 
 struct MalaResult {
   torch::Tensor x;

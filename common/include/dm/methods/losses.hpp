@@ -46,15 +46,20 @@ torch::Tensor sliced_sm(const Field& score, const torch::Tensor& x, at::Generato
                         Projection projection = Projection::rademacher, int64_t projections = 1);
 // The directional-derivative term for given probes ν [N, D]: d/dh νᵀ s(x + hν)
 // at h = 0, per row [N]; keeps the graph (differentiable in θ).
-torch::Tensor directional_derivative(const Field& score, const torch::Tensor& x, const torch::Tensor& nu);
+torch::Tensor directional_derivative(const Field& score, const torch::Tensor& x,
+                                     const torch::Tensor& nu);
 
 // Denoising score matching, score form: mean ‖s(x̃) + (x̃ − x)/σ²‖² with
 // x̃ = x + σε; `eps` given (for tests) or drawn from `gen`.
-torch::Tensor denoising_sm(const Field& score, const torch::Tensor& x, double sigma, const torch::Tensor& eps);
-torch::Tensor denoising_sm(const Field& score, const torch::Tensor& x, double sigma, at::Generator& gen);
+torch::Tensor denoising_sm(const Field& score, const torch::Tensor& x, double sigma,
+                           const torch::Tensor& eps);
+torch::Tensor denoising_sm(const Field& score, const torch::Tensor& x, double sigma,
+                           at::Generator& gen);
 // ... and ε form: mean ‖ε_θ(x + σε) − ε‖² (= σ² × the score form for s = −ε_θ/σ).
-torch::Tensor denoising_eps(const Field& eps_net, const torch::Tensor& x, double sigma, const torch::Tensor& eps);
-torch::Tensor denoising_eps(const Field& eps_net, const torch::Tensor& x, double sigma, at::Generator& gen);
+torch::Tensor denoising_eps(const Field& eps_net, const torch::Tensor& x, double sigma,
+                            const torch::Tensor& eps);
+torch::Tensor denoising_eps(const Field& eps_net, const torch::Tensor& x, double sigma,
+                            at::Generator& gen);
 
 // ANCHOR: eps_matching
 // DSM in ε form on any process, with a time per row — the loss of DDPM
@@ -63,11 +68,13 @@ torch::Tensor denoising_eps(const Field& eps_net, const torch::Tensor& x, double
 // where ε_θ is the model's prediction converted to ε (dm/diffusion/param.hpp).
 // t [N] are process times, ε is shaped like x0. Differentiable in θ.
 torch::Tensor eps_matching_loss(Model& model, const Process& process, const torch::Tensor& x0,
-                                const torch::Tensor& t, const torch::Tensor& eps, const Condition& c = {});
+                                const torch::Tensor& t, const torch::Tensor& eps,
+                                const Condition& c = {});
 // ANCHOR_END: eps_matching
 
 // The score error of a fitted field against the exact one, weighted by where
 // the samples x lie: E‖s(x) − target‖² / E‖target‖² (0 = exact, 1 = as bad as s ≡ 0).
-double relative_score_error(const Field& score, const torch::Tensor& x, const torch::Tensor& target);
+double relative_score_error(const Field& score, const torch::Tensor& x,
+                            const torch::Tensor& target);
 
 }  // namespace dm::losses

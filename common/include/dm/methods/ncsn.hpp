@@ -46,8 +46,8 @@ inline SigmaVE process(const Sigmas& sigmas) { return SigmaVE(sigmas.max()); }
 // The training loss at given levels σ [N] (one per row, as times of SigmaVE)
 // and noise ε: x̃ = x + σ ε, mean over the batch and dimensions of
 // ‖ε_θ(x̃, σ) − ε‖² (losses::eps_matching_loss on SigmaVE).
-torch::Tensor loss_at(Model& model, const Sigmas& sigmas, const torch::Tensor& x0, const torch::Tensor& sigma,
-                      const torch::Tensor& eps);
+torch::Tensor loss_at(Model& model, const Sigmas& sigmas, const torch::Tensor& x0,
+                      const torch::Tensor& sigma, const torch::Tensor& eps);
 // The same with i ~ Uniform{1…L} per row, then ε ~ N(0, I), drawn from `gen` in that order.
 torch::Tensor loss(Model& model, const Sigmas& sigmas, const torch::Tensor& x0, at::Generator& gen);
 // ANCHOR_END: loss_decl
@@ -79,8 +79,8 @@ inline double step_size(const Sigmas& sigmas, int level, double step_lr) {
 // best we can do: choose a to minimise |r_T − 1| (NCSN v2's technique 3, here
 // in the paper's step form).
 double variance_ratio_after(double a, double gamma, int64_t T);
-double step_ratio_for(double gamma, int64_t T);                // the a minimising |r_T − 1|
-double step_lr_for(const Sigmas& sigmas, int64_t T);           // ε = a σ_L², γ = σ_1/σ_2
+double step_ratio_for(double gamma, int64_t T);       // the a minimising |r_T − 1|
+double step_lr_for(const Sigmas& sigmas, int64_t T);  // ε = a σ_L², γ = σ_1/σ_2
 // ANCHOR_END: step_rule
 
 // ANCHOR: annealed_step
@@ -97,7 +97,8 @@ Step annealed_langevin_step(std::shared_ptr<const Process> process, double sigma
 
 // Annealed Langevin dynamics (Algorithm 1) from x0 over the levels: the grid
 // σ_1, …, σ_L, 0 on SigmaVE, driven by dm::run.
-torch::Tensor annealed_langevin(Model& model, torch::Tensor x0, const Sigmas& sigmas, at::Generator& gen,
-                                const AnnealedOptions& options = {}, const RunOptions& run_options = {});
+torch::Tensor annealed_langevin(Model& model, torch::Tensor x0, const Sigmas& sigmas,
+                                at::Generator& gen, const AnnealedOptions& options = {},
+                                const RunOptions& run_options = {});
 
 }  // namespace dm::ncsn

@@ -94,7 +94,8 @@ class NetModel : public Model {
   // Any process by value (a copy is kept).
   template <class Net, class P, class = std::enable_if_t<std::is_base_of_v<Process, P>>>
   NetModel(Net net, NetSpec spec, const P& process)
-      : NetModel(std::move(net), spec, std::static_pointer_cast<const Process>(std::make_shared<P>(process))) {}
+      : NetModel(std::move(net), spec,
+                 std::static_pointer_cast<const Process>(std::make_shared<P>(process))) {}
 
   Prediction prediction() const override { return spec_.prediction; }
   torch::Tensor predict(const torch::Tensor& x, const torch::Tensor& t,

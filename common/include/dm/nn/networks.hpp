@@ -51,7 +51,6 @@
 #include <utility>
 #include <vector>
 
-
 namespace dm::nn {
 
 // ---------------------------------------------------------------------------
@@ -64,7 +63,8 @@ namespace dm::nn {
 // guided-diffusion divides by h instead and puts cos first). ω runs from 1 to
 // 1/max_period. An odd dim gets a zero last column. dim ≥ 2. The result has t's
 // floating dtype (float32 for an integer t).
-torch::Tensor sinusoidal_embedding(const torch::Tensor& t, int64_t dim, double max_period = 10000.0);
+torch::Tensor sinusoidal_embedding(const torch::Tensor& t, int64_t dim,
+                                   double max_period = 10000.0);
 // ANCHOR_END: sinusoidal_embedding
 
 // ---------------------------------------------------------------------------
@@ -75,11 +75,14 @@ struct UNetConfig {
   int64_t in_channels = 1;
   int64_t out_channels = 1;
   int64_t base_channels = 16;
-  std::vector<int64_t> channel_mults = {1, 2, 4, 4};  // one level each; level i has base·mult_i channels
-  int64_t res_blocks = 1;                          // ResBlocks per level on the way down (+1 up)
-  std::vector<int64_t> attention_resolutions = {8};  // self-attention at these H (the middle always has it)
+  // One level each; level i has base·mult_i channels.
+  std::vector<int64_t> channel_mults = {1, 2, 4, 4};
+  int64_t res_blocks = 1;  // ResBlocks per level on the way down (+1 up)
+  // Self-attention at these H (the middle always has it).
+  std::vector<int64_t> attention_resolutions = {8};
   double dropout = 0.0;
-  int64_t num_classes = 0;    // 0: unconditional; else num_classes+1 embeddings, the last = null (label −1)
+  // 0: unconditional; else num_classes+1 embeddings, the last = null (label −1).
+  int64_t num_classes = 0;
   int64_t cond_channels = 0;  // extra input channels concatenated to x (e.g. a low-res image)
   int64_t groups = 8;         // GroupNorm groups; must divide every channel count
   int64_t image_size = 32;    // H = W the attention resolutions refer to
@@ -131,18 +134,20 @@ class UNetImpl : public torch::nn::Module {
   // the range is checked for CPU labels — on a GPU that would cost a sync);
   // cond [N, cond_channels, H, W], required iff cond_channels > 0.
   // Returns [N, out_channels, H, W]. Bad shapes throw dm::Error.
-  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& labels = {},
-                        const torch::Tensor& cond = {});
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& t,
+                        const torch::Tensor& labels = {}, const torch::Tensor& cond = {});
   const UNetConfig& config() const { return config_; }
 
  private:
   struct Level {
     std::vector<ResBlock> res;
     std::vector<AttentionBlock> attn;  // one per ResBlock; null where there is none
-    torch::nn::Conv2d resample{nullptr};  // ↓2 (strided conv) or the conv after ↑2; null at the ends
+    // ↓2 (strided conv) or the conv after ↑2; null at the ends.
+    torch::nn::Conv2d resample{nullptr};
   };
   torch::Tensor time_embedding(const torch::Tensor& t, const torch::Tensor& labels, int64_t n);
-  void check_inputs(const torch::Tensor& x, const torch::Tensor& labels, const torch::Tensor& cond) const;
+  void check_inputs(const torch::Tensor& x, const torch::Tensor& labels,
+                    const torch::Tensor& cond) const;
 
   UNetConfig config_;
   torch::nn::Linear time_fc1_{nullptr}, time_fc2_{nullptr};
@@ -182,7 +187,8 @@ class ScoreMLPImpl : public torch::nn::Module {
   explicit ScoreMLPImpl(MLPConfig config = {});
   // x [N, dim]; t [N] (or one value; ignored and may be undefined when
   // time_dim = 0); labels [N] int64 as for the U-Net. Returns [N, dim].
-  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& t = {}, const torch::Tensor& labels = {});
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& t = {},
+                        const torch::Tensor& labels = {});
   const MLPConfig& config() const { return config_; }
 
  private:
@@ -233,7 +239,8 @@ class EMA {
   // Parameters first, then buffers, named as in the model. For checkpoints.
   const std::vector<std::pair<std::string, torch::Tensor>>& named_shadow() const { return shadow_; }
   // Loads averages saved from named_shadow(): same names and shapes, or dm::Error.
-  void load_shadow(const std::vector<std::pair<std::string, torch::Tensor>>& named, int64_t updates);
+  void load_shadow(const std::vector<std::pair<std::string, torch::Tensor>>& named,
+                   int64_t updates);
 
  private:
   double decay_;

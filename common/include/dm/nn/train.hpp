@@ -30,13 +30,13 @@ namespace dm::train {
 using json = nlohmann::json;
 
 struct TrainConfig {
-  int64_t steps = 10000;           // total optimizer steps (resume continues up to this)
-  double lr = 2e-4;                // peak learning rate (DDPM used 2e-4 on CIFAR-10)
-  int64_t warmup = 500;            // linear warmup from 0 to lr over this many steps
-  double grad_clip = 1.0;          // max global gradient norm (≤ 0: no clipping)
-  double ema_decay = 0.999;        // EMA of the weights used for sampling
-  int64_t checkpoint_every = 1000; // also at the end and on Ctrl-C
-  int64_t log_every = 100;         // running-mean loss recorded (and shown) this often
+  int64_t steps = 10000;            // total optimizer steps (resume continues up to this)
+  double lr = 2e-4;                 // peak learning rate (DDPM used 2e-4 on CIFAR-10)
+  int64_t warmup = 500;             // linear warmup from 0 to lr over this many steps
+  double grad_clip = 1.0;           // max global gradient norm (≤ 0: no clipping)
+  double ema_decay = 0.999;         // EMA of the weights used for sampling
+  int64_t checkpoint_every = 1000;  // also at the end and on Ctrl-C
+  int64_t log_every = 100;          // running-mean loss recorded (and shown) this often
 };
 json to_json(const TrainConfig& c);
 
@@ -50,11 +50,11 @@ class Interrupted : public std::runtime_error {
 };
 
 struct TrainResult {
-  int64_t step = 0;                 // the step reached
-  int64_t resumed_from = 0;         // 0 when training started fresh
-  std::vector<double> loss_steps;   // steps at which `losses` was recorded
-  std::vector<double> losses;       // running mean of the loss over the last log_every steps
-  double seconds = 0;               // wall time of this run (not of earlier resumed runs)
+  int64_t step = 0;                // the step reached
+  int64_t resumed_from = 0;        // 0 when training started fresh
+  std::vector<double> loss_steps;  // steps at which `losses` was recorded
+  std::vector<double> losses;      // running mean of the loss over the last log_every steps
+  double seconds = 0;              // wall time of this run (not of earlier resumed runs)
 };
 
 class Trainer {
@@ -113,8 +113,8 @@ void load_weights(torch::nn::Module& model, const json& model_config,
 // own) — optionally in float16, with the model configuration and a manifest
 // (command, seed, device, steps, wall time, metrics). This is the small file
 // shipped in data/checkpoints/; load_weights() reads it like a checkpoint.
-void export_weights(torch::nn::Module& model, const json& model_config, const std::filesystem::path& path,
-                    const json& manifest, bool half = true);
+void export_weights(torch::nn::Module& model, const json& model_config,
+                    const std::filesystem::path& path, const json& manifest, bool half = true);
 
 // Where shipped checkpoints live: $DM_CHECKPOINTS if set, else the source
 // tree's data/checkpoints.
