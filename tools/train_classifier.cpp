@@ -1,5 +1,5 @@
 // train_classifier — trains the small Fashion-MNIST classifier whose feature
-// space the image chapters measure sample quality in (dm/quality.hpp), and
+// space the image chapters measure sample quality in (dm/data/quality.hpp), and
 // reports its test accuracy. The suite ships the result as
 // data/checkpoints/fashion_classifier.pt; this program reproduces it:
 //

@@ -418,12 +418,7 @@ dm::app::TrainedImageModel get_unet(const dm::Chapter& ch, const Options& o, con
   m.checkpoint = o.checkpoint;
   m.export_name = "ncsn_fashion.pt";
   m.training_title = "training the U-Net as s_θ(x, σ) (σ²-weighted denoising score matching)";
-  dm::app::ImageTraining t;
-  t.train = o.train;
-  t.resume = o.resume;
-  t.steps = o.steps;
-  t.default_steps = sz.image_train_steps;
-  t.batch = sz.batch;
+  auto t = dm::app::image_training(o.train, o.resume, o.steps, sz.image_train_steps, sz.batch);
   t.checkpoint_every = 250;
   t.grid_every = opt.quick ? 0 : 2000;
   auto gen = dm::default_generator(opt.device);

@@ -281,12 +281,7 @@ dm::app::TrainedImageModel get_unet(const dm::Chapter& ch, const Options& o, con
   m.checkpoint = o.checkpoint;
   m.export_name = "ddpm_fashion.pt";
   m.training_title = "training the U-Net (ε-prediction, Algorithm 1)";
-  dm::app::ImageTraining t;
-  t.train = o.train;
-  t.resume = o.resume;
-  t.steps = o.steps;
-  t.default_steps = sz.image_train_steps;
-  t.batch = sz.batch;
+  auto t = dm::app::image_training(o.train, o.resume, o.steps, sz.image_train_steps, sz.batch);
   t.checkpoint_every = 1000;
   t.grid_every =
       opt.quick ? 0 : std::max<int64_t>((o.steps > 0 ? o.steps : sz.image_train_steps) / 5, 1);

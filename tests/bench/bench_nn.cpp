@@ -148,7 +148,8 @@ void BM_AncestralUNetStep(benchmark::State& state) {
   BenchThreads threads;
   torch::Device device = torch::kCPU;
   if (!pick_device(state, device)) return;
-  c10::InferenceMode inference;  // as dm::run samples
+  // As dm::run samples: no autograd graph, no version counters.
+  c10::InferenceMode inference;
   torch::manual_seed(0);  // the U-Net's initial weights
   const int64_t batch = state.range(0);
   dm::nn::UNet net;

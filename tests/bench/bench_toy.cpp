@@ -40,7 +40,8 @@ dm::toy::GaussianMixture bench_mixture() {
   auto covs = torch::empty({K, 2, 2}, dm::f64());
   for (int64_t k = 0; k < K; ++k) {
     const double a = 2 * 3.14159265358979323846 * static_cast<double>(k) / K;
-    const auto R = torch::tensor({std::cos(a), -std::sin(a), std::sin(a), std::cos(a)}, dm::f64()).view({2, 2});
+    const auto R = torch::tensor({std::cos(a), -std::sin(a), std::sin(a), std::cos(a)}, dm::f64())
+                       .view({2, 2});
     const auto D = torch::diag(torch::tensor({0.2, 0.02}, dm::f64()));
     covs[k] = R.mm(D).mm(R.t());
   }
@@ -83,8 +84,8 @@ void BM_UlaStep(benchmark::State& state) {
     benchmark::DoNotOptimize(x.data_ptr<double>());
   }
   state.SetItemsProcessed(state.iterations() * state.range(0));  // chain steps
-  state.counters["chain_steps_per_s"] =
-      benchmark::Counter(static_cast<double>(state.iterations() * state.range(0)), benchmark::Counter::kIsRate);
+  state.counters["chain_steps_per_s"] = benchmark::Counter(
+      static_cast<double>(state.iterations() * state.range(0)), benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_UlaStep)->Arg(1024)->Arg(16384)->Unit(benchmark::kMicrosecond);
 
@@ -94,7 +95,8 @@ void BM_Ancestral2D(benchmark::State& state) {
   const auto schedule = dm::schedule::linear(1000);
   std::unique_ptr<dm::Model> model;
   if (state.range(1) == 0) {
-    model = std::make_unique<dm::toy::PerturbedMixture>(bench_mixture(), schedule, dm::Prediction::eps);
+    model =
+        std::make_unique<dm::toy::PerturbedMixture>(bench_mixture(), schedule, dm::Prediction::eps);
   } else {
     torch::manual_seed(0);  // the MLP's initial weights
     dm::nn::ScoreMLP net(dm::nn::MLPConfig{});

@@ -42,7 +42,7 @@ torch::Tensor normal(std::vector<int64_t> shape, uint64_t seed) {
 // Three anisotropic components in 2D: a score that is far from linear.
 GaussianMixture mixture_2d() {
   return GaussianMixture(tensor({0.5, 0.3, 0.2}, {3}), tensor({-2, 0, 1, 1.5, 2, -1}, {3, 2}),
-                         tensor({1.0, 0.6, 0.6, 0.5,  //
+                         tensor({1.0, 0.6, 0.6, 0.5,    //
                                  0.3, -0.2, -0.2, 0.8,  //
                                  0.6, 0.0, 0.0, 0.1},
                                 {3, 2, 2}));
@@ -97,7 +97,8 @@ TEST(Exercise01_2, MatchesTheLibrary) {
   auto gm_score = [&](const torch::Tensor& v) { return gm.score(v); };
   auto gen = dm::make_generator(2);
   const auto x = 2.0 * dm::randn({64, 2}, gen, dm::f64());
-  for (const auto& x_new : {lv::ula_step(gm, x, dt, gen), 2.0 * dm::randn({64, 2}, gen, dm::f64())}) {
+  for (const auto& x_new :
+       {lv::ula_step(gm, x, dt, gen), 2.0 * dm::randn({64, 2}, gen, dm::f64())}) {
     const auto want = lv::mala_log_accept(gm_log_prob, gm, x, x_new, dt);
     const auto got = ex01::mala_log_accept(gm_log_prob, gm_score, x, x_new, dt);
     ASSERT_EQ(got.sizes(), (std::vector<int64_t>{64}));

@@ -42,7 +42,9 @@ TEST(Exercise02_1, MatchesTheLibraryAndTheFormula) {
   Field f;
   const auto x = points(7, 1), target = points(7, 2);
   const auto got = ex02::explicit_sm([&](const Tensor& v) { return f(v); }, x, target);
-  EXPECT_NEAR(value(got), value(dm::losses::explicit_sm([&](const Tensor& v) { return f(v); }, x, target)), 1e-12);
+  EXPECT_NEAR(value(got),
+              value(dm::losses::explicit_sm([&](const Tensor& v) { return f(v); }, x, target)),
+              1e-12);
   // Sum over dimensions, mean over rows — not the mean over every entry (half as big).
   EXPECT_NEAR(value(got), value((f(x) - target).pow(2).sum() / 7), 1e-12);
 }
@@ -79,11 +81,13 @@ TEST(Exercise02_3, MatchesTheFormulaAndTheLibrary) {
   const auto nu = points(11, 8).sign();  // Rademacher probes
   const auto got = ex02::sliced_sm([&](const Tensor& v) { return f(v); }, x, nu);
   const auto expected = (f(x).pow(2).sum(1) + 2 * f.nu_J_nu(x, nu)).mean();
-  EXPECT_NEAR(value(got), value(expected), 1e-12) << "‖s‖² + 2 νᵀJν (a missing factor 2 fails here)";
+  EXPECT_NEAR(value(got), value(expected), 1e-12)
+      << "‖s‖² + 2 νᵀJν (a missing factor 2 fails here)";
   // The library's own SSM with Rademacher probes equals it for a diagonal Jacobian, whatever ν.
   auto diag = [](const Tensor& v) { return torch::sin(v); };
   auto gen = dm::make_generator(15);  // the library draws its own probes
-  EXPECT_NEAR(value(ex02::sliced_sm(diag, x, nu)), value(dm::losses::sliced_sm(diag, x, gen)), 1e-12);
+  EXPECT_NEAR(value(ex02::sliced_sm(diag, x, nu)), value(dm::losses::sliced_sm(diag, x, gen)),
+              1e-12);
 }
 
 TEST(Exercise02_3, GradientInTheParametersIsRight) {
@@ -92,7 +96,8 @@ TEST(Exercise02_3, GradientInTheParametersIsRight) {
   auto w = torch::tensor(0.6, torch::kFloat64).requires_grad_(true);
   const auto x = points(8, 9), nu = points(8, 10);
   ex02::sliced_sm([&](const Tensor& v) { return -w * v; }, x, nu).backward();
-  const double expected = 2 * 0.6 * value(x.pow(2).sum(1).mean()) - 2 * value(nu.pow(2).sum(1).mean());
+  const double expected =
+      2 * 0.6 * value(x.pow(2).sum(1).mean()) - 2 * value(nu.pow(2).sum(1).mean());
   ASSERT_TRUE(w.grad().defined());
   EXPECT_NEAR(value(w.grad()), expected, 1e-12);
 }

@@ -45,7 +45,8 @@ torch::Tensor step_times(int64_t n, int64_t t) { return torch::full({n}, double(
 
 // Three 2D components with unequal weights: its exact ε is far from linear in x.
 GaussianMixture mixture() {
-  return GaussianMixture(tensor({0.5, 0.3, 0.2}, {3}), tensor({-2.5, 0.0, 1.5, 2.0, 1.5, -2.0}, {3, 2}),
+  return GaussianMixture(tensor({0.5, 0.3, 0.2}, {3}),
+                         tensor({-2.5, 0.0, 1.5, 2.0, 1.5, -2.0}, {3, 2}),
                          tensor({0.30, 0.10, 0.10, 0.20,    //
                                  0.25, -0.10, -0.10, 0.35,  //
                                  0.15, 0.00, 0.00, 0.15},
@@ -120,7 +121,7 @@ TEST(Exercise04_2, HandComputedRows) {
   const auto got = ex04::q_sample(x0, tensor({0.64, 1.0, 0.0}, {3}), eps);
   ASSERT_EQ(got.sizes(), x0.sizes());
   const auto want = tensor({0.8 * 1.0 + 0.6 * 0.5, 0.8 * -2.0 + 0.6 * 1.0,  //
-                            3.0, 0.5,                                      //
+                            3.0, 0.5,                                       //
                             0.25, -0.75},
                            {3, 2});
   EXPECT_LT(max_abs_diff(got, want), 1e-14);
@@ -137,15 +138,16 @@ TEST(Exercise04_2, HandComputedRows) {
 TEST(Exercise04_3, MatchesTheLibrary) {
   auto gen = generator(6);
   for (const auto& s : {sc::linear(), sc::cosine(100)}) {
-    for (const std::vector<int64_t>& shape : {std::vector<int64_t>{8, 2}, std::vector<int64_t>{3, 1, 4, 4}}) {
+    for (const std::vector<int64_t>& shape :
+         {std::vector<int64_t>{8, 2}, std::vector<int64_t>{3, 1, 4, 4}}) {
       const auto x0 = dm::randn(shape, gen, dm::f64());
       const auto xt = 1.5 * dm::randn(shape, gen, dm::f64());
       for (int64_t i : {int64_t{0}, int64_t{1}, int64_t{10}, s.T / 2, s.T - 1}) {
         const double t = double(i + 1);  // index i is step t = i + 1
         const auto q = s.posterior(t, t - 1);
         const auto want_mean = q.c_x0 * x0 + q.c_xt * xt;
-        const auto got =
-            ex04::posterior_mean_variance(x0, xt, at(s.betas, i), at(s.alpha_bar, i), at(s.alpha_bar_prev, i));
+        const auto got = ex04::posterior_mean_variance(x0, xt, at(s.betas, i), at(s.alpha_bar, i),
+                                                       at(s.alpha_bar_prev, i));
         ASSERT_EQ(got.mean.sizes(), xt.sizes());
         EXPECT_LT(max_abs_diff(got.mean, want_mean), 1e-12) << s.label << " index " << i;
         EXPECT_NEAR(got.variance, q.variance, 1e-14) << s.label << " index " << i;
@@ -215,12 +217,13 @@ TEST(Exercise04_4, MatchesTheLibrarySampler) {
       const auto eps = model.predict(x, step_times(64, i + 1));
       auto g = generator(100 + i);
       const auto z = dm::randn_like(x, g);
-      const double sigma = std::sqrt(variance == dd::Variance::fixedlarge ? at(s.betas, i)
-                                                                           : at(s.posterior_variance, i));
+      const double sigma = std::sqrt(
+          variance == dd::Variance::fixedlarge ? at(s.betas, i) : at(s.posterior_variance, i));
       const auto got = ex04::ancestral_step(x, eps, at(s.betas, i), at(s.alpha_bar, i), sigma, z);
       ASSERT_EQ(got.sizes(), x.sizes());
       EXPECT_LT(max_abs_diff(got, want), 1e-10)
-          << (variance == dd::Variance::fixedlarge ? "fixedlarge" : "fixedsmall") << ", index " << i;
+          << (variance == dd::Variance::fixedlarge ? "fixedlarge" : "fixedsmall") << ", index "
+          << i;
     }
   }
 }
@@ -242,7 +245,9 @@ TEST(Exercise04_4, LastStepAddsNoNoise) {
   ASSERT_EQ(got.sizes(), x.sizes());
   const auto last = dd::ancestral(s)(model, x, 1.0, 0.0, {}, gen);
   EXPECT_LT(max_abs_diff(got, last.x), 1e-10);
-  EXPECT_LT(max_abs_diff(got, dm::convert(eps, dm::Prediction::eps, dm::Prediction::x0, x, s.at(1.0))), 1e-10);
+  EXPECT_LT(
+      max_abs_diff(got, dm::convert(eps, dm::Prediction::eps, dm::Prediction::x0, x, s.at(1.0))),
+      1e-10);
 }
 
 // β_t = 0.19 (√α_t = 0.9), ᾱ_t = 0.64 (√(1 − ᾱ_t) = 0.6), σ_t = 0.5:

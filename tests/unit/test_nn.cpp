@@ -1,4 +1,5 @@
-// tests/unit/test_nn.cpp — dm/nn.hpp: embeddings, U-Net, score MLP, EMA, NetModel.
+// tests/unit/test_nn.cpp — dm/nn/networks.hpp and dm/nn/net_model.hpp: embeddings,
+// U-Net, score MLP, EMA, NetModel (time labels, input scaling, NetSpec JSON).
 //
 // The embedding is checked against values worked out by hand; the networks on
 // shapes, on what their output must depend on (t, the class, the null class),
@@ -13,6 +14,10 @@
 
 #include "dm/base/core.hpp"
 #include "dm/diffusion/model.hpp"
+#include "dm/diffusion/param.hpp"
+#include "dm/diffusion/process.hpp"
+#include "dm/diffusion/schedule.hpp"
+#include "dm/nn/net_model.hpp"
 #include "dm/nn/networks.hpp"
 
 namespace {
@@ -20,6 +25,8 @@ namespace {
 using dm::nn::EMA;
 using dm::nn::MLPConfig;
 using dm::nn::NetModel;
+using dm::nn::NetSpec;
+using dm::nn::TimeLabel;
 using dm::nn::ScoreMLP;
 using dm::nn::UNet;
 using dm::nn::UNetConfig;
@@ -536,26 +543,38 @@ TEST(NnEma, BuffersAreCopiedAndShadowIsNamed) {
 // ---------------------------------------------------------------------------
 // NetModel: a network behind the sampler seam
 
-TEST(NnNetModel, RunsTheNetWithoutGradInTheCallersDtype) {
+// An ε-net whose label is the process time itself (identity), unscaled input.
+NetSpec identity_eps() { return {dm::Prediction::eps, TimeLabel::identity(), dm::nn::InputScaling::none}; }
+
+TEST(NnNetModel, RunsTheNetInTheCallersDtype) {
   torch::manual_seed(11);
   ScoreMLP net;
-  NetModel model(net, dm::Prediction::eps);
+  const dm::SigmaVE ve(10.0);
+  NetModel model(net, identity_eps(), ve);
   EXPECT_EQ(model.prediction(), dm::Prediction::eps);
   const auto x = torch::randn({4, 2}, dm::f64());
   const auto t = torch::tensor({1.0, 2.0, 3.0, 4.0}, dm::f64());
   const auto out = model.predict(x, t);
   EXPECT_EQ(out.scalar_type(), torch::kFloat64);
-  EXPECT_FALSE(out.requires_grad());
   EXPECT_LT(max_abs_diff(out, net->forward(x.to(torch::kFloat32), t.to(torch::kFloat32)).to(torch::kFloat64)), 1e-6);
+  // predict() leaves grad mode alone: a loss differentiates through it, a sampler
+  // (dm::run, under inference mode) does not build a graph.
+  EXPECT_TRUE(out.requires_grad());
+  {
+    c10::InferenceMode inference;
+    EXPECT_FALSE(model.predict(x, t).requires_grad());
+  }
 
-  // label_of_t: the sampler's continuous t becomes the net's label 999·t.
-  NetModel scaled(net, dm::Prediction::eps, [](const torch::Tensor& s) { return 999.0 * s; });
+  // An affine label: the sampler's continuous t becomes the net's label 999·t.
+  NetSpec scaled_spec = identity_eps();
+  scaled_spec.time = {TimeLabel::Kind::affine, 999.0, 0.0, 1.0, 1.0};
+  NetModel scaled(net, scaled_spec, ve);
   const auto u = torch::tensor({0.5, 0.25, 0.125, 0.0625}, dm::f64());
   EXPECT_LT(max_abs_diff(scaled.predict(x, u), model.predict(x, 999.0 * u)), 1e-6);
 
-  // Through the seam: an ε-model's score is −ε/s_t.
-  const auto std = torch::full({4}, 0.5, dm::f64());
-  const auto score = dm::model_score(model, x, t, {}, [&](const torch::Tensor&) { return std; });
+  // Through the seam: an ε-model's score is −ε/s_t (here s = 0.5 at every t).
+  const dm::FunctionProcess half("s = 0.5", 0.0, 10.0, [](double) { return dm::Coefficients{1.0, 0.5}; });
+  const auto score = dm::predict_as(dm::Prediction::score, model, half, x, t);
   EXPECT_LT(max_abs_diff(score, -out / 0.5), 1e-12);
 }
 
@@ -565,21 +584,134 @@ TEST(NnNetModel, WrapsAUNetWithLabelsAndAPlainCallable) {
   c.num_classes = 3;
   UNet net(c);
   perturb_output_layer(net);
-  NetModel model(net, dm::Prediction::score);
+  NetSpec spec = identity_eps();
+  spec.prediction = dm::Prediction::score;
+  NetModel model(net, spec, std::shared_ptr<const dm::Process>());  // no process needed for this spec
+  EXPECT_EQ(model.prediction(), dm::Prediction::score);
   const auto x = torch::randn({2, 1, 8, 8});
   const auto t = torch::tensor({4.f, 40.f});
   const auto labels = torch::tensor({int64_t(2), int64_t(-1)});
   EXPECT_LT(max_abs_diff(model.predict(x, t, labels), net->forward(x, t, labels)), 1e-6);
 
-  bool grad_mode_seen = true;
+  bool grad_mode_seen = false;
+  torch::Tensor label_seen;
   NetModel callable(
-      [&](const torch::Tensor& xs, const torch::Tensor& ts, const torch::Tensor& ls) {
+      NetModel::FromFunction{},
+      [&](const torch::Tensor& xs, const torch::Tensor& label, const dm::Condition& cond) {
         grad_mode_seen = torch::GradMode::is_enabled();
-        return net->forward(xs, ts, ls);
+        label_seen = label;
+        return net->forward(xs, label, cond.labels);
       },
-      dm::Prediction::eps);
-  callable.predict(x, t, labels);
+      NetSpec::ddpm(), std::shared_ptr<const dm::Process>());
+  EXPECT_LT(max_abs_diff(callable.predict(x, t + 1, labels), net->forward(x, t, labels)), 1e-6);
+  EXPECT_TRUE(grad_mode_seen);  // predict() does not switch gradients off …
+  EXPECT_LT(max_abs_diff(label_seen, t), 1e-6);  // … and DDPM's label is t − 1
+  {
+    c10::InferenceMode inference;  // … the sampler loop does
+    callable.predict(x, t, labels);
+  }
   EXPECT_FALSE(grad_mode_seen);
+  // A spec that needs the process refuses to be built without one.
+  EXPECT_THROW((void)NetModel(net, NetSpec::ncsn(50.0, 0.01), std::shared_ptr<const dm::Process>()), dm::Error);
+}
+
+// NetSpec::ddpm: label t − 1 (the DDPM code's 0-based index), input unscaled.
+// NetSpec::ncsn(σ_max, σ_min) on SigmaVE: label 999·(log σ_max − log σ)/(log σ_max − log σ_min)
+// (0 at σ_max, 999 at σ_min), input x/√(a² + s²) = x/√(1 + σ²). Checked by a
+// function-network that returns what it was given.
+TEST(NnNetModel, SpecsApplyTheirLabelAndInputScaling) {
+  torch::Tensor label_seen;
+  const auto echo = [&](const torch::Tensor& x, const torch::Tensor& label, const dm::Condition&) {
+    label_seen = label;
+    return x;
+  };
+  const auto x = torch::randn({3, 2}, dm::f64());
+
+  const auto sched = dm::schedule::linear(100);
+  NetModel ddpm(NetModel::FromFunction{}, echo, NetSpec::ddpm(), std::make_shared<dm::schedule::Schedule>(sched));
+  const auto steps = torch::tensor({1.0, 50.0, 100.0}, dm::f64());
+  EXPECT_EQ(max_abs_diff(ddpm.predict(x, steps), x), 0.0);
+  EXPECT_EQ(max_abs_diff(label_seen, steps - 1), 0.0);
+
+  const double smax = 50.0, smin = 0.01;
+  NetModel ncsn(NetModel::FromFunction{}, echo, NetSpec::ncsn(smax, smin), std::make_shared<dm::SigmaVE>(smax));
+  const auto sigma = torch::tensor({50.0, 1.0, 0.01}, dm::f64());
+  const auto out = ncsn.predict(x, sigma);
+  const double span = std::log(smax / smin);
+  for (int64_t i = 0; i < 3; ++i) {
+    const double s = sigma[i].item<double>();
+    EXPECT_NEAR(label_seen[i].item<double>(), 999.0 * (std::log(smax) - std::log(s)) / span, 1e-9) << "row " << i;
+    EXPECT_LT(max_abs_diff(out[i], x[i] / std::sqrt(1 + s * s)), 1e-14) << "row " << i;
+  }
+  EXPECT_NEAR(label_seen[0].item<double>(), 0.0, 1e-9);
+  EXPECT_NEAR(label_seen[2].item<double>(), 999.0, 1e-9);
+}
+
+// The spec travels with the weights as JSON and comes back equal; unknown
+// values are refused. Descriptions written before the "net" key (the shipped
+// checkpoints) are read from their other fields.
+TEST(NnNetSpec, JsonRoundTripAndLegacyDescriptions) {
+  for (const auto& spec :
+       {NetSpec::ddpm(), NetSpec::ncsn(50.0, 0.01), identity_eps(),
+        NetSpec{dm::Prediction::x0, TimeLabel{TimeLabel::Kind::affine, 999.0, 0.5, 1.0, 1.0},
+                dm::nn::InputScaling::unit_variance},
+        NetSpec{dm::Prediction::score, TimeLabel::log_sigma(20.0, 0.1, 1.0), dm::nn::InputScaling::none}}) {
+    const auto j = spec.to_json();
+    SCOPED_TRACE(j.dump());
+    const auto back = NetSpec::from_json(nlohmann::json::parse(j.dump()));
+    EXPECT_TRUE(back == spec);
+    EXPECT_EQ(back.prediction, spec.prediction);
+    EXPECT_EQ(back.time.kind, spec.time.kind);
+    EXPECT_EQ(back.time.scale, spec.time.scale);
+    EXPECT_EQ(back.input, spec.input);
+    if (spec.time.kind == TimeLabel::Kind::affine) {
+      EXPECT_EQ(back.time.shift, spec.time.shift);
+    } else {
+      EXPECT_EQ(back.time.sigma_max, spec.time.sigma_max);
+      EXPECT_EQ(back.time.sigma_min, spec.time.sigma_min);
+    }
+  }
+  EXPECT_FALSE(NetSpec::ddpm() == NetSpec::ncsn(50.0, 0.01));
+  auto bad = NetSpec::ddpm().to_json();
+  bad["prediction"] = "velocity";
+  EXPECT_THROW(NetSpec::from_json(bad), dm::Error);
+  bad = NetSpec::ddpm().to_json();
+  bad["time_label"]["kind"] = "cosine";
+  EXPECT_THROW(NetSpec::from_json(bad), dm::Error);
+  bad = NetSpec::ddpm().to_json();
+  bad["input_scaling"] = "halve";
+  EXPECT_THROW(NetSpec::from_json(bad), dm::Error);
+  EXPECT_THROW(NetSpec::from_json(nlohmann::json::object()), dm::Error);
+
+  // Legacy descriptions: the U-Net's configuration plus chapter 03's or 04's fields.
+  auto ncsn_legacy = dm::nn::to_json(small_unet());
+  ncsn_legacy["model"] = "ncsn";
+  ncsn_legacy["sigma_max"] = 50.0;
+  ncsn_legacy["sigma_min"] = 0.01;
+  ncsn_legacy["levels"] = 232;
+  auto ddpm_legacy = dm::nn::to_json(small_unet());
+  ddpm_legacy["schedule"] = "linear";
+  ddpm_legacy["T"] = 1000;
+  EXPECT_TRUE(dm::nn::net_spec_of(ncsn_legacy) == NetSpec::ncsn(50.0, 0.01));
+  EXPECT_TRUE(dm::nn::net_spec_of(ddpm_legacy) == NetSpec::ddpm());
+  const auto ncsn_filled = dm::nn::with_net_spec(ncsn_legacy);
+  const auto ddpm_filled = dm::nn::with_net_spec(ddpm_legacy);
+  ASSERT_TRUE(ncsn_filled.contains("net"));
+  ASSERT_TRUE(ddpm_filled.contains("net"));
+  EXPECT_TRUE(NetSpec::from_json(ncsn_filled["net"]) == NetSpec::ncsn(50.0, 0.01));
+  EXPECT_TRUE(NetSpec::from_json(ddpm_filled["net"]) == NetSpec::ddpm());
+  // Nothing else changes, and a description that has "net" is left as it is.
+  auto without_net = ncsn_filled;
+  without_net.erase("net");
+  EXPECT_EQ(without_net, ncsn_legacy);
+  auto explicit_net = ddpm_legacy;
+  explicit_net["net"] = identity_eps().to_json();
+  EXPECT_EQ(dm::nn::with_net_spec(explicit_net), explicit_net);
+  EXPECT_TRUE(dm::nn::net_spec_of(explicit_net) == identity_eps());
+  // Not a diffusion network (e.g. the classifier): unchanged; no spec to infer.
+  const nlohmann::json classifier = {{"width", 32}};
+  EXPECT_EQ(dm::nn::with_net_spec(classifier), classifier);
+  EXPECT_THROW(dm::nn::net_spec_of(classifier), dm::Error);
 }
 
 }  // namespace

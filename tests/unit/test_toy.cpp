@@ -499,10 +499,17 @@ TEST(ToyGaussianMixture, PosteriorMomentsMatchImportanceSampling) {
 }
 
 // ---------------------------------------------------------------------------
-// PerturbedMixture: rows with different t, VE and VP, score and ε.
+// PerturbedMixture: rows with different t, VE and VP, score, ε and x̂_0.
+
+// ᾱ(t) = e^{−2t}: a = e^{−t}, s = sqrt(1 − e^{−2t}).
+dm::FunctionProcess vp_process() {
+  return dm::FunctionProcess("VP e^{-t}", 0.0, 5.0, [](double t) {
+    return dm::Coefficients{std::exp(-t), std::sqrt(1 - std::exp(-2 * t))};
+  });
+}
 
 TEST(ToyPerturbedMixture, VeScoreRowsEqualPerturbVe) {
-  PerturbedMixture model(mixture_2d(), [](double t) { return std::make_pair(1.0, t); });
+  PerturbedMixture model(mixture_2d(), dm::SigmaVE(10.0));
   EXPECT_EQ(model.prediction(), dm::Prediction::score);
   auto gen = generator(50);
   const auto x = 2.0 * dm::randn({5, 2}, gen, dm::f64());
@@ -521,40 +528,51 @@ TEST(ToyPerturbedMixture, VeScoreRowsEqualPerturbVe) {
   EXPECT_LT(max_abs_diff(at.weights(), ref.weights()), 1e-14);
 }
 
-TEST(ToyPerturbedMixture, VpScoreAndEpsRowsEqualPerturbVp) {
-  // ᾱ(t) = e^{−2t}: a = e^{−t}, s = sqrt(1 − e^{−2t}).
-  auto mean_std = [](double t) { return std::make_pair(std::exp(-t), std::sqrt(1 - std::exp(-2 * t))); };
-  PerturbedMixture score_model(mixture_2d(), mean_std);
-  PerturbedMixture eps_model(mixture_2d(), mean_std, dm::Prediction::eps);
+TEST(ToyPerturbedMixture, VpScoreEpsAndX0RowsEqualPerturbVp) {
+  const auto vp = vp_process();
+  PerturbedMixture score_model(mixture_2d(), vp);
+  PerturbedMixture eps_model(mixture_2d(), vp, dm::Prediction::eps);
+  PerturbedMixture x0_model(mixture_2d(), vp, dm::Prediction::x0);
   EXPECT_EQ(eps_model.prediction(), dm::Prediction::eps);
+  EXPECT_EQ(x0_model.prediction(), dm::Prediction::x0);
   auto gen = generator(51);
   const auto x = 2.0 * dm::randn({5, 2}, gen, dm::f64());
   const auto t = tensor({0.05, 0.4, 1.0, 3.0, 0.2}, {5});
   const auto score = score_model.predict(x, t);
   const auto eps = eps_model.predict(x, t);
+  const auto x0 = x0_model.predict(x, t);
   const auto gm = mixture_2d();
   for (int64_t i = 0; i < 5; ++i) {
-    const auto [a, s] = mean_std(t[i].item<double>());
-    const auto want = gm.perturb_vp(a, s).score(x.index({Slice(i, i + 1)}));
+    const auto c = vp.at(t[i].item<double>());
+    const double a = c.a, s = c.s;
+    const auto xi = x.index({Slice(i, i + 1)});
+    const auto want = gm.perturb_vp(a, s).score(xi);
     EXPECT_LT(max_abs_diff(score.index({Slice(i, i + 1)}), want), 1e-12) << "row " << i;
     // ε = −s · score
     EXPECT_LT(max_abs_diff(eps.index({Slice(i, i + 1)}), -s * want), 1e-12) << "row " << i;
+    // x̂_0 = (x + s² · score)/a (Tweedie); a ≥ e^{−3}, so 1e-12 · 20.
+    EXPECT_LT(max_abs_diff(x0.index({Slice(i, i + 1)}), (xi + s * s * want) / a), 2e-11) << "row " << i;
   }
+  // The same model through a shared process pointer.
+  PerturbedMixture shared(mixture_2d(), std::make_shared<const dm::FunctionProcess>(vp), dm::Prediction::eps);
+  EXPECT_LT(max_abs_diff(shared.predict(x, t), eps), 1e-15);
+  EXPECT_THROW(PerturbedMixture(mixture_2d(), std::shared_ptr<const dm::Process>()), dm::Error);
 }
 
 TEST(ToyPerturbedMixture, LabelsGiveTheClassConditionalPerturbedScore) {
   // Perturbation acts per component, so conditioning and perturbing commute:
   // the class-c score of p_t is the score of conditional(c) perturbed.
-  auto mean_std = [](double t) { return std::make_pair(std::exp(-t), std::sqrt(1 - std::exp(-2 * t))); };
+  const auto vp = vp_process();
   const auto gm = mixture_2d({0, 1, 1});
-  PerturbedMixture model(gm, mean_std);
+  PerturbedMixture model(gm, vp);
   auto gen = generator(52);
   const auto x = 2.0 * dm::randn({4, 2}, gen, dm::f64());
   const auto t = tensor({0.1, 0.5, 1.0, 0.3}, {4});
   const auto labels = torch::tensor({0, 1, -1, 1}, torch::kLong);
   const auto out = model.predict(x, t, labels);
   for (int64_t i = 0; i < 4; ++i) {
-    const auto [a, s] = mean_std(t[i].item<double>());
+    const auto c = vp.at(t[i].item<double>());
+    const double a = c.a, s = c.s;
     const int64_t l = labels[i].item<int64_t>();
     const auto base = l < 0 ? gm : gm.conditional(l);
     const auto want = base.perturb_vp(a, s).score(x.index({Slice(i, i + 1)}));

@@ -1,4 +1,4 @@
-// tests/unit/test_train.cpp — the shared training loop (dm/train.hpp) on a
+// tests/unit/test_train.cpp — the shared training loop (dm/nn/train.hpp) on a
 // problem with a known answer: linear regression y = W x + b with noiseless
 // targets, where the loss must go to ~0 and the weights to W, b.
 //
@@ -19,8 +19,9 @@
 #include <iterator>
 
 #include "dm/app/cli.hpp"
-#include "dm/base/core.hpp"
+#include "dm/app/image_chapter.hpp"
 #include "dm/app/metrics_file.hpp"
+#include "dm/base/core.hpp"
 #include "dm/nn/train.hpp"
 #include "test_dirs.hpp"
 
@@ -269,7 +270,8 @@ TEST(Train, FinishTrainingExportsWhatLoadShippedReadsBack) {
   Regression r;
   Trainer trainer(r.net, r.config, small_config(20), torch::kCPU);
   const auto result = trainer.run([&](int64_t s) { return r.loss(s); }, dir / "c.pt");
-  const auto manifest = dm::train::finish_training(trainer, *r.net, r.config, result, 32, ch, metrics, "w.pt");
+  const auto manifest = dm::app::finish_training(trainer, *r.net, r.config, result, 32, ch, metrics, "w.pt",
+                                                 "mean squared error");
   // The net now holds the EMA weights, as load_weights reads them from the checkpoint.
   Regression ema(7);
   dm::train::load_weights(*ema.net, r.config, dir / "c.pt");
@@ -281,7 +283,7 @@ TEST(Train, FinishTrainingExportsWhatLoadShippedReadsBack) {
   fs::remove(ch.out("loss.svg"));
 
   Regression back(8);
-  const auto read = dm::train::load_shipped(*back.net, r.config, ch.out("w.pt"), ch, metrics);
+  const auto read = dm::app::load_shipped(*back.net, r.config, ch.out("w.pt"), ch, metrics, "mean squared error");
   EXPECT_TRUE(torch::allclose(back.net->weight, r.net->weight, 1e-3, 1e-3));  // float16 in the file
   EXPECT_EQ(read["steps"], 20);
   EXPECT_TRUE(fs::exists(ch.out("loss.svg"))) << "the manifest's loss curve is drawn again";

@@ -95,6 +95,17 @@ json finish_training(train::Trainer& trainer, torch::nn::Module& model, const js
   return manifest;
 }
 
+ImageTraining image_training(bool train, bool resume, int64_t steps, int64_t default_steps,
+                             int64_t batch) {
+  ImageTraining t;
+  t.train = train;
+  t.resume = resume;
+  t.steps = steps;
+  t.default_steps = default_steps;
+  t.batch = batch;
+  return t;
+}
+
 // ANCHOR: load_or_train
 TrainedImageModel load_or_train(const Chapter& ch, const ImageModel& m, const ImageTraining& t,
                                 const data::Dataset& train_set, MetricsFile& metrics) {

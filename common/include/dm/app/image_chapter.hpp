@@ -79,6 +79,10 @@ struct ImageTraining {
   std::function<torch::Tensor(Model& model)> preview;
 };
 
+// The training settings from a chapter's --train, --resume and --steps flags.
+ImageTraining image_training(bool train, bool resume, int64_t steps, int64_t default_steps,
+                             int64_t batch);
+
 struct TrainedImageModel {
   nn::UNet net{nullptr};
   std::unique_ptr<nn::NetModel> model;  // the net behind the seam

@@ -4,7 +4,9 @@
 // uses torch's global one. A chapter's main passes down
 // dm::default_generator() (seeded by dm::seed_everything), so the same seed,
 // device and thread count give the same numbers; a test passes its own
-// generator, so its draws do not depend on what ran before.
+// generator, so its draws do not depend on what ran before. (LibTorch's own
+// modules draw from the global generator where they cannot be told otherwise:
+// weight initialisation and dropout; dm::seed_everything seeds it.)
 #pragma once
 
 #include <torch/torch.h>

@@ -57,6 +57,8 @@ struct Schedule : public Process {
   double t_min() const override { return 0.0; }
   double t_max() const override { return double(T); }
   Coefficients at(double t) const override;  // (√ᾱ_t, √(1−ᾱ_t)); dm::Error outside [0, T]
+  // Per row, t [N] in [0, T] (not checked: that would synchronise with a GPU;
+  // at() checks the times a sampler's grid uses).
   torch::Tensor a(const torch::Tensor& t) const override;
   torch::Tensor s(const torch::Tensor& t) const override;
   // Between neighbouring steps (t_next = t − 1) the tables above, exactly;
