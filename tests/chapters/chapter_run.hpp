@@ -72,7 +72,8 @@ class QuickRun : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     out_ = new std::filesystem::path(quick_run_dir(Chapter::name));
-    result_ = new RunResult(run(Chapter::name, "--quick --seed 0 --threads 1 --out " + out_->string()));
+    result_ =
+        new RunResult(run(Chapter::name, "--quick --seed 0 --threads 1 --out " + out_->string()));
   }
   static void TearDownTestSuite() {
     if (!keep_quick_runs()) std::filesystem::remove_all(*out_);

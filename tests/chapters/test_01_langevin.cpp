@@ -38,7 +38,8 @@ TEST_F(Chapter01, UlaIsBiasedAtLargeStepAndMalaIsNot) {
   for (double ks : ks_mala) EXPECT_LT(ks, at_floor) << "MALA must be exact at every dt";
   EXPECT_LT(ks_ula.front(), at_floor * 2) << "ULA with a small dt is nearly exact";
   const auto acc = m["mala_acceptance"].get<std::vector<double>>();
-  for (size_t i = 1; i < acc.size(); ++i) EXPECT_LT(acc[i], acc[i - 1]) << "acceptance falls with dt";
+  for (size_t i = 1; i < acc.size(); ++i)
+    EXPECT_LT(acc[i], acc[i - 1]) << "acceptance falls with dt";
   EXPECT_GT(acc.back(), 0.5);
 }
 
@@ -95,7 +96,8 @@ TEST(Chapter01BadInput, OutNotWritable) {
 
 TEST(Chapter01BadInput, CudaWithoutGpu) {
   if (torch::cuda::is_available()) GTEST_SKIP() << "this machine has CUDA";
-  auto r = dm_test::run("01_langevin", "--quick --device cuda --out " + dm_test::fresh_dir("01_cuda").string());
+  auto r = dm_test::run("01_langevin",
+                        "--quick --device cuda --out " + dm_test::fresh_dir("01_cuda").string());
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.output.find("--device cpu"), std::string::npos) << r.output;
   EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;

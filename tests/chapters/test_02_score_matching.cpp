@@ -5,7 +5,6 @@
 
 #include "chapter_run.hpp"
 
-
 struct Ch02 {
   static constexpr const char* name = "02_score_matching";
 };
@@ -45,7 +44,8 @@ TEST_F(Chapter02, ManifoldDataBreaksSsmAndNoiseFixesIt) {
   const auto dsm = m["fits"]["dsm_sigma"];
   // v.1: the loss is unbounded below and the score blows up on the circle.
   EXPECT_LT(v1["loss_last"].get<double>(), -100.0);
-  EXPECT_GT(v1["mean_score_norm_on_circle"].get<double>(), 5 * v2["mean_score_norm_on_circle"].get<double>());
+  EXPECT_GT(v1["mean_score_norm_on_circle"].get<double>(),
+            5 * v2["mean_score_norm_on_circle"].get<double>());
   EXPECT_LT(v1["within_2sigma_fraction"].get<double>(), 0.5);
   // v.2: most Langevin chains end near the circle (p_σ puts ≈ 95% within 2σ of it).
   for (const auto& f : {v2, dsm}) {

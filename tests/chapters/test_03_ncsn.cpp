@@ -69,7 +69,8 @@ TEST_F(Chapter03, NoisingChainHasTheClosedFormMarginals) {
   for (const char* key : {"std_x", "std_y"}) {
     const auto s = m[key].get<std::vector<double>>();
     ASSERT_EQ(s.size(), sigmas.size());
-    for (size_t k = 0; k < s.size(); ++k) EXPECT_NEAR(s[k] / sigmas[k], 1.0, 5 / std::sqrt(2 * n)) << key << " " << k;
+    for (size_t k = 0; k < s.size(); ++k)
+      EXPECT_NEAR(s[k] / sigmas[k], 1.0, 5 / std::sqrt(2 * n)) << key << " " << k;
   }
   const auto ed = m["energy_distance"].get<std::vector<double>>();
   const auto fl = m["energy_distance_floor_mean_plus_3std"].get<std::vector<double>>();
@@ -81,7 +82,8 @@ TEST_F(Chapter03, ImageLevelsAndSampler) {
   const auto im = metrics()["images"];
   // σ_1 at least the largest distance between two training images (NCSN v2, technique 1).
   EXPECT_LE(im["largest_pairwise_distance"].get<double>(), im["sigma_max"].get<double>());
-  EXPECT_GT(im["largest_pairwise_distance"].get<double>(), im["median_pairwise_distance"].get<double>());
+  EXPECT_GT(im["largest_pairwise_distance"].get<double>(),
+            im["median_pairwise_distance"].get<double>());
   // The step rule lands each level near variance σ_i² (its fixed point 1/(1 − a/4) is above 1).
   const double r = metrics()["sampler"]["variance_ratio_single_point"];
   EXPECT_GT(r, 1.0);

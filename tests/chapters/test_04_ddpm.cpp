@@ -21,8 +21,9 @@ TEST_F(Chapter04, QuickRunSucceeds) {
 TEST_F(Chapter04, WritesEveryFigure) {
   ASSERT_EQ(result_->exit_code, 0) << result_->output;
   const auto m = metrics();
-  for (const char* f : {"schedules.svg", "toy_samples.svg", "forward_strip.png", "loss.svg", "samples.png",
-                        "denoising_strip.png", "denoising_x0.png", "class_histogram.svg"}) {
+  for (const char* f :
+       {"schedules.svg", "toy_samples.svg", "forward_strip.png", "loss.svg", "samples.png",
+        "denoising_strip.png", "denoising_x0.png", "class_histogram.svg"}) {
     EXPECT_NE(std::find(m["figures"].begin(), m["figures"].end(), f), m["figures"].end()) << f;
     EXPECT_TRUE(fs::exists(*out_ / f) && fs::file_size(*out_ / f) > 500) << f;
   }
@@ -76,7 +77,8 @@ TEST(Chapter04BadInput, UnknownSchedule) {
 
 TEST(Chapter04BadInput, MissingDatasetSaysHowToFixIt) {
   const auto empty = dm_test::fresh_dir("04_no_data");
-  auto r = dm_test::run("04_ddpm", "--quick --data " + empty.string() + " --out " + (empty / "out").string());
+  auto r = dm_test::run("04_ddpm",
+                        "--quick --data " + empty.string() + " --out " + (empty / "out").string());
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.output.find("dataset-fashion-mnist"), std::string::npos) << r.output;
   EXPECT_EQ(r.output.find("[2/6]"), std::string::npos) << "must fail before doing any work";
@@ -86,7 +88,8 @@ TEST(Chapter04BadInput, MissingDatasetSaysHowToFixIt) {
 TEST(Chapter04BadInput, CorruptCheckpointIsRefused) {
   const auto dir = dm_test::fresh_dir("04_bad_ckpt");
   std::ofstream(dir / "bad.pt") << "definitely not a checkpoint";
-  auto r = dm_test::run("04_ddpm", "--checkpoint " + (dir / "bad.pt").string() + " --out " + (dir / "out").string());
+  auto r = dm_test::run(
+      "04_ddpm", "--checkpoint " + (dir / "bad.pt").string() + " --out " + (dir / "out").string());
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.output.find("truncated or corrupt"), std::string::npos) << r.output;
   EXPECT_EQ(r.output.find("[2/6]"), std::string::npos) << "must fail before doing any work";
@@ -98,8 +101,8 @@ TEST(Chapter04BadInput, CorruptCheckpointIsRefused) {
 TEST_F(Chapter04, CheckpointForAnotherModelIsRefused) {
   ASSERT_EQ(result_->exit_code, 0) << result_->output;
   const auto dir = dm_test::fresh_dir("04_other_ckpt");
-  auto r = dm_test::run("04_ddpm", "--checkpoint " + (*out_ / "unet_checkpoint.pt").string() + " --out " +
-                                       (dir / "out").string());
+  auto r = dm_test::run("04_ddpm", "--checkpoint " + (*out_ / "unet_checkpoint.pt").string() +
+                                       " --out " + (dir / "out").string());
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.output.find("different model"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("channel_mults"), std::string::npos) << r.output;

@@ -16,10 +16,12 @@ namespace dm_test {
 // checks what the seam passes in.
 class FunctionModel : public dm::Model {
  public:
-  using Fn = std::function<torch::Tensor(const torch::Tensor& x, const torch::Tensor& t, const dm::Condition& c)>;
+  using Fn = std::function<torch::Tensor(const torch::Tensor& x, const torch::Tensor& t,
+                                         const dm::Condition& c)>;
   FunctionModel(dm::Prediction prediction, Fn fn) : prediction_(prediction), fn_(std::move(fn)) {}
   dm::Prediction prediction() const override { return prediction_; }
-  torch::Tensor predict(const torch::Tensor& x, const torch::Tensor& t, const dm::Condition& c = {}) override {
+  torch::Tensor predict(const torch::Tensor& x, const torch::Tensor& t,
+                        const dm::Condition& c = {}) override {
     return fn_(x, t, c);
   }
 
@@ -33,7 +35,8 @@ class CountingModel : public dm::Model {
  public:
   explicit CountingModel(dm::Model& inner) : inner_(inner) {}
   dm::Prediction prediction() const override { return inner_.prediction(); }
-  torch::Tensor predict(const torch::Tensor& x, const torch::Tensor& t, const dm::Condition& c = {}) override {
+  torch::Tensor predict(const torch::Tensor& x, const torch::Tensor& t,
+                        const dm::Condition& c = {}) override {
     ++calls;
     return inner_.predict(x, t, c);
   }

@@ -83,13 +83,15 @@ TEST(Model, ScoreEpsRoundTrip) {
   // score = −ε/s row by row
   for (int i = 0; i < 4; ++i)
     EXPECT_TRUE(torch::allclose(score[i], -eps[i] / std[i].item<double>()));
-  EXPECT_TRUE(torch::allclose(dm::convert(score, dm::Prediction::score, dm::Prediction::eps, x, a, s), eps));
+  EXPECT_TRUE(torch::allclose(
+      dm::convert(score, dm::Prediction::score, dm::Prediction::eps, x, a, s), eps));
 }
 
 TEST(Model, PredictAsConvertsEpsModels) {
   struct ConstEps : dm::Model {
     dm::Prediction prediction() const override { return dm::Prediction::eps; }
-    torch::Tensor predict(const torch::Tensor& x, const torch::Tensor&, const dm::Condition&) override {
+    torch::Tensor predict(const torch::Tensor& x, const torch::Tensor&,
+                          const dm::Condition&) override {
       return torch::ones_like(x);
     }
   } model;
@@ -98,7 +100,9 @@ TEST(Model, PredictAsConvertsEpsModels) {
   // An ε-model has no time-free score.
   EXPECT_THROW(dm::timeless_score(model, x), dm::Error);
   // With a process whose noise scale is s(t) = 2t: score = −ε/s.
-  dm::FunctionProcess process("s = 2t", 0.0, 2.0, [](double tt) { return dm::Coefficients{1.0, 2.0 * tt}; });
+  dm::FunctionProcess process("s = 2t", 0.0, 2.0, [](double tt) {
+    return dm::Coefficients{1.0, 2.0 * tt};
+  });
   auto s = dm::predict_as(dm::Prediction::score, model, process, x, t);
   EXPECT_TRUE(torch::allclose(s, torch::tensor({{-0.5, -0.5}, {-0.25, -0.25}}, torch::kFloat64)));
 }

@@ -26,7 +26,8 @@ using dm::data::Dataset;
 using dm::data::Split;
 
 const std::string kMissingHint =
-    "install dataset-fashion-mnist (bash tools/install-deps.sh) or pass --data DIR / set DM_DATA_DIR";
+    "install dataset-fashion-mnist (bash tools/install-deps.sh) or pass --data DIR / set "
+    "DM_DATA_DIR";
 
 // The dm::Error `body` throws (a test failure if it throws none).
 dm::Error error_of(const std::function<void()>& body) {
@@ -39,8 +40,11 @@ dm::Error error_of(const std::function<void()>& body) {
   return dm::Error("");
 }
 
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
-#define EXPECT_CONTAINS(text, part) EXPECT_TRUE(contains(text, part)) << "'" << (text) << "' lacks '" << (part) << "'"
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+#define EXPECT_CONTAINS(text, part) \
+  EXPECT_TRUE(contains(text, part)) << "'" << (text) << "' lacks '" << (part) << "'"
 
 std::vector<uint8_t> read_bytes(const fs::path& file) {
   std::ifstream in(file, std::ios::binary);
@@ -215,7 +219,7 @@ TEST(DataLoad, LocationFlagThenEnvThenDebian) {
   {
     ScopedDataEnv env(env_dir.string());
     EXPECT_EQ(dm::data::fashion_mnist_dir(), env_dir);
-    EXPECT_EQ(dm::data::fashion_mnist_dir(flag_dir), flag_dir);      // the flag wins
+    EXPECT_EQ(dm::data::fashion_mnist_dir(flag_dir), flag_dir);       // the flag wins
     EXPECT_EQ(dm::data::load_fashion_mnist(Split::train).size(), 2);  // env honoured
     EXPECT_EQ(dm::data::load_fashion_mnist(Split::train, flag_dir).size(), 5);
   }
@@ -244,7 +248,8 @@ TEST(DataErrors, MissingFilesNameTheFolderAndTheFix) {
 
   // Only the labels missing: still the same error.
   dm::data::write_idx(dir / "train-images-idx3-ubyte.gz", test_pixels(2));
-  EXPECT_EQ(error_of([&] { dm::data::load_fashion_mnist(Split::train, dir); }).hint(), kMissingHint);
+  EXPECT_EQ(error_of([&] { dm::data::load_fashion_mnist(Split::train, dir); }).hint(),
+            kMissingHint);
 
   // A folder that does not exist, reached through DM_DATA_DIR.
   ScopedDataEnv env((dir / "nowhere").string());
@@ -276,7 +281,8 @@ TEST(DataErrors, WrongMagicNumber) {
   EXPECT_CONTAINS(std::string(e.what()), "0x00000d01");
   // Too short to hold even the magic number.
   write_bytes(dir / "short", {0, 0});
-  EXPECT_CONTAINS(std::string(error_of([&] { dm::data::read_idx(dir / "short"); }).what()), "too short");
+  EXPECT_CONTAINS(std::string(error_of([&] { dm::data::read_idx(dir / "short"); }).what()),
+                  "too short");
 }
 
 TEST(DataErrors, WrongImageSize) {
@@ -326,7 +332,8 @@ TEST(DataErrors, TruncatedData) {
 TEST(DataErrors, ImageAndLabelCountsDisagree) {
   const auto dir = dm_test::fresh_dir("data_counts");
   write_split(dir, "train", test_pixels(3), test_labels(2));
-  const std::string what = error_of([&] { dm::data::load_fashion_mnist(Split::train, dir); }).what();
+  const std::string what =
+      error_of([&] { dm::data::load_fashion_mnist(Split::train, dir); }).what();
   EXPECT_CONTAINS(what, "train-images-idx3-ubyte.gz holds 3 images");
   EXPECT_CONTAINS(what, "train-labels-idx1-ubyte.gz holds 2 labels");
 }
@@ -334,7 +341,8 @@ TEST(DataErrors, ImageAndLabelCountsDisagree) {
 TEST(DataErrors, LabelOutsideTheTenClasses) {
   const auto dir = dm_test::fresh_dir("data_labels");
   write_split(dir, "train", test_pixels(3), torch::tensor({1, 12, 3}, torch::kUInt8));
-  const std::string what = error_of([&] { dm::data::load_fashion_mnist(Split::train, dir); }).what();
+  const std::string what =
+      error_of([&] { dm::data::load_fashion_mnist(Split::train, dir); }).what();
   EXPECT_CONTAINS(what, "train-labels-idx1-ubyte.gz");
   EXPECT_CONTAINS(what, "12");
 }
@@ -442,8 +450,9 @@ TEST(DataColorize, ZeroSaturationCopiesTheGrayImage) {
 
 // N items whose image is filled with its index and whose label is its index.
 Dataset indexed(int64_t n) {
-  return Dataset{torch::arange(n, torch::kFloat32).view({n, 1, 1, 1}).expand({n, 1, 2, 2}).contiguous(),
-                 torch::arange(n, torch::kInt64)};
+  return Dataset{
+      torch::arange(n, torch::kFloat32).view({n, 1, 1, 1}).expand({n, 1, 2, 2}).contiguous(),
+      torch::arange(n, torch::kInt64)};
 }
 
 TEST(DataBatches, EveryItemOncePerEpoch) {
@@ -457,7 +466,8 @@ TEST(DataBatches, EveryItemOncePerEpoch) {
       EXPECT_EQ(batch.labels.size(0), count < 10 ? 10 : 3);
       EXPECT_EQ(batch.images.sizes(), (std::vector<int64_t>{batch.labels.size(0), 1, 2, 2}));
       // Images travel with their labels.
-      EXPECT_TRUE(torch::equal(batch.images.select(3, 1).select(2, 0).squeeze(1), batch.labels.to(torch::kFloat32)));
+      EXPECT_TRUE(torch::equal(batch.images.select(3, 1).select(2, 0).squeeze(1),
+                               batch.labels.to(torch::kFloat32)));
       seen.push_back(batch.labels);
       ++count;
     }
@@ -502,10 +512,12 @@ TEST(DataBatches, UnshuffledAndBadArguments) {
   dm::data::BatchSampler in_order(data, 2, 0, torch::kCPU, false, /*shuffle=*/false);
   std::vector<int64_t> labels;
   for (const auto& batch : in_order.epoch(1))
-    for (int64_t i = 0; i < batch.labels.size(0); ++i) labels.push_back(batch.labels[i].item<int64_t>());
+    for (int64_t i = 0; i < batch.labels.size(0); ++i)
+      labels.push_back(batch.labels[i].item<int64_t>());
   EXPECT_EQ(labels, (std::vector<int64_t>{0, 1, 2, 3, 4}));
   EXPECT_THROW(dm::data::BatchSampler(data, 0, 0), dm::Error);
-  EXPECT_THROW(dm::data::BatchSampler(Dataset{data.images, data.labels.narrow(0, 0, 4)}, 2, 0), dm::Error);
+  EXPECT_THROW(dm::data::BatchSampler(Dataset{data.images, data.labels.narrow(0, 0, 4)}, 2, 0),
+               dm::Error);
   EXPECT_THROW(in_order.batch(in_order.order(0), 3), dm::Error);
 }
 
@@ -536,10 +548,13 @@ TEST(DataFashionMnist, RealDatasetWhenInstalled) {
     EXPECT_TRUE(torch::all(d->images.narrow(3, 0, 2) == -1.0f).item<bool>());  // padding
   }
   // Balanced classes: 6000 of each in train, 1000 in test.
-  EXPECT_TRUE(torch::equal(torch::bincount(train.labels, {}, 10), torch::full({10}, 6000, torch::kInt64)));
-  EXPECT_TRUE(torch::equal(torch::bincount(test.labels, {}, 10), torch::full({10}, 1000, torch::kInt64)));
+  EXPECT_TRUE(
+      torch::equal(torch::bincount(train.labels, {}, 10), torch::full({10}, 6000, torch::kInt64)));
+  EXPECT_TRUE(
+      torch::equal(torch::bincount(test.labels, {}, 10), torch::full({10}, 1000, torch::kInt64)));
   // Mean intensity of Fashion-MNIST is ≈ 0.286 in [0, 1] over the 28×28 pixels.
-  const double mean01 = ((train.images.narrow(2, 2, 28).narrow(3, 2, 28) + 1) / 2).mean().item<double>();
+  const double mean01 =
+      ((train.images.narrow(2, 2, 28).narrow(3, 2, 28) + 1) / 2).mean().item<double>();
   EXPECT_NEAR(mean01, 0.286, 0.005);
 }
 

@@ -66,7 +66,8 @@ torch::Tensor steps(int64_t n, int64_t t) { return torch::full({n}, double(t), d
 // point is assigned to the wrong component with probability ≲ 3e-4 — far below
 // the binomial SE of a weight (≈ 0.01 at n = 2000).
 GaussianMixture mixture() {
-  return GaussianMixture(tensor({0.5, 0.3, 0.2}, {3}), tensor({-2.5, 0.0, 1.5, 2.0, 1.5, -2.0}, {3, 2}),
+  return GaussianMixture(tensor({0.5, 0.3, 0.2}, {3}),
+                         tensor({-2.5, 0.0, 1.5, 2.0, 1.5, -2.0}, {3, 2}),
                          tensor({0.30, 0.10, 0.10, 0.20,    //
                                  0.25, -0.10, -0.10, 0.35,  //
                                  0.15, 0.00, 0.00, 0.15},
@@ -81,8 +82,8 @@ PerturbedMixture exact_eps(const GaussianMixture& gm, const sc::Schedule& s,
 }
 
 // One ancestral step t → t − 1 (the old p_sample_step at index t − 1).
-dm::StepResult reverse_step(dm::Model& model, const sc::Schedule& s, const torch::Tensor& x, int64_t t,
-                            at::Generator& gen, dd::AncestralOptions options = {}) {
+dm::StepResult reverse_step(dm::Model& model, const sc::Schedule& s, const torch::Tensor& x,
+                            int64_t t, at::Generator& gen, dd::AncestralOptions options = {}) {
   return dd::ancestral(s, options)(model, x, double(t), double(t - 1), {}, gen);
 }
 
@@ -96,8 +97,8 @@ TEST(Ddpm, MarginalAndKernelAreTheirFormulas) {
   const std::vector<int64_t> idx = {0, 7, 500, 999};  // table entries: steps t = idx + 1
   const auto t = torch::tensor(idx, dm::f64()) + 1.0;
   const auto xt = dm::marginal_sample(s, x0, t, eps);
-  const auto x0_back = dm::convert(eps, dm::Prediction::eps, dm::Prediction::x0, xt, dm::per_row(s.a(t), xt),
-                                   dm::per_row(s.s(t), xt));
+  const auto x0_back = dm::convert(eps, dm::Prediction::eps, dm::Prediction::x0, xt,
+                                   dm::per_row(s.a(t), xt), dm::per_row(s.s(t), xt));
   for (int n = 0; n < 4; ++n) {
     const double ab = at(s.alpha_bar, idx[n]), b = at(s.betas, idx[n]);
     const double step = double(idx[n] + 1);
@@ -140,7 +141,8 @@ TEST(Ddpm, IteratedForwardKernelHasTheClosedFormMarginal) {
     const auto sq = (x - m).pow(2);
     for (int d = 0; d < 2; ++d) {
       const double var = sq.select(1, d).mean().item<double>();
-      EXPECT_NEAR(m[d].item<double>(), std::sqrt(ab) * x0[0][d].item<double>(), 5 * std::sqrt(var / n))
+      EXPECT_NEAR(m[d].item<double>(), std::sqrt(ab) * x0[0][d].item<double>(),
+                  5 * std::sqrt(var / n))
           << "mean, k = " << k << ", dim " << d;
       EXPECT_NEAR(var, 1 - ab, 5 * sq.select(1, d).std().item<double>() / std::sqrt(double(n)))
           << "variance, k = " << k << ", dim " << d;
@@ -174,7 +176,8 @@ TEST(Ddpm, PosteriorIsGaussianConditioning) {
     for (double x0v : {-1.3, 0.4, 2.0}) {
       for (double xtv : {-0.5, 1.7}) {
         for (const int64_t i : idx) {
-          const auto post = s.posterior(double(i + 1), double(i));  // q(x_{t−1} | x_t, x_0), t = i + 1
+          const auto post =
+              s.posterior(double(i + 1), double(i));  // q(x_{t−1} | x_t, x_0), t = i + 1
           const double mean = post.c_x0 * x0v + post.c_xt * xtv;
           const long double beta = at(s.betas, i), alpha = 1.0L - beta, ab_prev = alpha_bar_prev[i];
           const long double m = std::sqrt(ab_prev) * x0v, v = 1.0L - ab_prev;
@@ -185,7 +188,8 @@ TEST(Ddpm, PosteriorIsGaussianConditioning) {
           const double tol = 1e-13 + 1e-15 / static_cast<double>(var_t);  // var_t = 1 − ᾱ_t
           EXPECT_NEAR(mean, want_mean, tol) << "index " << i;
           EXPECT_NEAR(post.variance, want_var, tol) << "index " << i;
-          const double want_log = i == 0 ? std::log(at(s.posterior_variance, 1)) : std::log(want_var);
+          const double want_log =
+              i == 0 ? std::log(at(s.posterior_variance, 1)) : std::log(want_var);
           EXPECT_NEAR(post.log_variance, want_log, 1e-10) << "index " << i;
         }
       }
@@ -214,14 +218,16 @@ TEST(Ddpm, ReverseMeanFormsAgreeWithoutClipping) {
   auto gen = generator(3);
   const int64_t n = 64;
   for (int64_t t : {1000, 501, 11, 2, 1}) {
-    const auto x = dm::marginal_sample(s, gm.sample(n, gen), steps(n, t), dm::randn({n, 2}, gen, dm::f64()));
+    const auto x =
+        dm::marginal_sample(s, gm.sample(n, gen), steps(n, t), dm::randn({n, 2}, gen, dm::f64()));
     auto g = generator(0);
     const auto step = reverse_step(model, s, x, t, g);
     const auto eps = model.predict(x, steps(n, t));
     EXPECT_EQ(step.nfe, 1);
     // x̂_0 = (x_t − √(1−ᾱ_t) ε)/√ᾱ_t from the model's ε.
     const double ab = at(s.alpha_bar, t - 1);
-    EXPECT_LT(max_abs_diff(step.x0, (x - std::sqrt(1 - ab) * eps) / std::sqrt(ab)), 1e-12) << "step " << t;
+    EXPECT_LT(max_abs_diff(step.x0, (x - std::sqrt(1 - ab) * eps) / std::sqrt(ab)), 1e-12)
+        << "step " << t;
     EXPECT_LT(max_abs_diff(step.mean, algorithm2_mean(s, x, t, eps)), 1e-10) << "step " << t;
     // Clipped: x̂_0 ∈ [−1, 1] and the mean is the posterior mean at the clipped x̂_0.
     const auto clipped = reverse_step(model, s, x, t, g, {dd::Variance::fixedlarge, true});
@@ -249,7 +255,8 @@ TEST(Ddpm, AncestralStepAddsTheChosenNoise) {
   for (auto variance : {dd::Variance::fixedlarge, dd::Variance::fixedsmall}) {
     for (int64_t t : {1000, 501, 2, 1}) {
       SCOPED_TRACE("step " + std::to_string(t));
-      const auto x = dm::marginal_sample(s, gm.sample(n, gen), steps(n, t), dm::randn({n, 2}, gen, dm::f64()));
+      const auto x =
+          dm::marginal_sample(s, gm.sample(n, gen), steps(n, t), dm::randn({n, 2}, gen, dm::f64()));
       auto g = generator(77);
       const auto got = reverse_step(model, s, x, t, g, {variance, false});
       const auto eps = model.predict(x, steps(n, t));
@@ -267,15 +274,15 @@ TEST(Ddpm, AncestralStepAddsTheChosenNoise) {
       }
       auto g_ref = generator(77);
       const auto z = dm::randn(x.sizes(), g_ref, x.options());
-      const double sigma2 =
-          variance == dd::Variance::fixedlarge ? at(s.betas, t - 1) : at(s.posterior_variance, t - 1);
+      const double sigma2 = variance == dd::Variance::fixedlarge ? at(s.betas, t - 1)
+                                                                 : at(s.posterior_variance, t - 1);
       EXPECT_LT(max_abs_diff(got.x, mean + std::sqrt(sigma2) * z), 1e-10);
     }
   }
   auto g = generator(0);
   const auto x = torch::zeros({2, 2}, dm::f64());
-  EXPECT_THROW(reverse_step(model, s, x, 1001, g), dm::Error);  // beyond T
-  EXPECT_THROW(reverse_step(model, s, x, 0, g), dm::Error);     // below the data end
+  EXPECT_THROW(reverse_step(model, s, x, 1001, g), dm::Error);           // beyond T
+  EXPECT_THROW(reverse_step(model, s, x, 0, g), dm::Error);              // below the data end
   EXPECT_THROW(dd::ancestral(s)(model, x, 5.0, 6.0, {}, g), dm::Error);  // not a reverse step
 }
 
@@ -290,7 +297,9 @@ TEST(Ddpm, ScoreModelStepsLikeTheEpsModel) {
   const auto x = dm::randn({16, 2}, gen, dm::f64());
   for (int64_t t : {200, 51, 4}) {
     auto a = generator(9), b = generator(9);
-    EXPECT_LT(max_abs_diff(reverse_step(eps_model, s, x, t, a).x, reverse_step(score_model, s, x, t, b).x), 1e-10)
+    EXPECT_LT(max_abs_diff(reverse_step(eps_model, s, x, t, a).x,
+                           reverse_step(score_model, s, x, t, b).x),
+              1e-10)
         << "step " << t;
   }
 }
@@ -333,7 +342,8 @@ TEST(Ddpm, SampleIsAlgorithmTwo) {
   // sample(shape) starts from randn(shape, generator): the same chain; float32 works.
   auto g1 = generator(12), g2 = generator(12);
   const auto start = dm::randn({10, 2}, g2, dm::f64());
-  EXPECT_LT(max_abs_diff(dd::sample(model, s, {10, 2}, g1), dd::sample_from(model, s, start, g2)), 1e-12);
+  EXPECT_LT(max_abs_diff(dd::sample(model, s, {10, 2}, g1), dd::sample_from(model, s, start, g2)),
+            1e-12);
   auto g3 = generator(13);
   const auto x32 = dd::sample(model, s, {4, 2}, g3, {}, torch::kFloat32);
   EXPECT_EQ(x32.scalar_type(), torch::kFloat32);
@@ -364,13 +374,15 @@ double worst_share_z(const GaussianMixture& gm, const torch::Tensor& x) {
 
 // Mean within 5 SE (SE² = C_ii/n) and covariance within 5 SE (SE = sd of the
 // centred products/√n), as in test_langevin.cpp.
-void expect_moments_match(const torch::Tensor& x, const torch::Tensor& mean, const torch::Tensor& cov) {
+void expect_moments_match(const torch::Tensor& x, const torch::Tensor& mean,
+                          const torch::Tensor& cov) {
   const int64_t n = x.size(0), D = x.size(1);
   const auto m = x.mean(0);
   const auto xc = x - m;
   const auto c = xc.t().mm(xc) / static_cast<double>(n - 1);
   for (int64_t i = 0; i < D; ++i) {
-    EXPECT_NEAR(m[i].item<double>(), mean[i].item<double>(), 5 * std::sqrt(c[i][i].item<double>() / n))
+    EXPECT_NEAR(m[i].item<double>(), mean[i].item<double>(),
+                5 * std::sqrt(c[i][i].item<double>() / n))
         << "mean[" << i << "]";
     for (int64_t j = i; j < D; ++j) {
       const auto prod = xc.select(1, i) * xc.select(1, j);
@@ -397,8 +409,8 @@ struct ChainResult {
 
 // n = 2000 chains through the whole schedule driven by the exact ε of `model_of`,
 // compared with a fresh exact sample of the data mixture.
-ChainResult run_chain(const GaussianMixture& data, const GaussianMixture& model_of, const sc::Schedule& s,
-                      dd::Variance variance, uint64_t seed) {
+ChainResult run_chain(const GaussianMixture& data, const GaussianMixture& model_of,
+                      const sc::Schedule& s, dd::Variance variance, uint64_t seed) {
   auto gen = generator(seed);
   const int64_t n = 2000;
   auto model = exact_eps(model_of, s);
@@ -434,8 +446,9 @@ TEST(Ddpm, AncestralSamplingReachesTheMixture) {
     const auto r = run_chain(gm, gm, s, variance, seed);
     EXPECT_LT(r.ed, kFloorFactor * r.floor) << "floor " << r.floor;
     EXPECT_LT(r.share_z, 5.0);
-    RecordProperty(variance == dd::Variance::fixedlarge ? "ed_over_floor_large" : "ed_over_floor_small",
-                   std::to_string(r.ed / r.floor));
+    RecordProperty(
+        variance == dd::Variance::fixedlarge ? "ed_over_floor_large" : "ed_over_floor_small",
+        std::to_string(r.ed / r.floor));
   }
 }
 
@@ -458,7 +471,8 @@ TEST(Ddpm, ShortScheduleReachesTheMixture) {
   EXPECT_LT(r.share_z, 5.0);
   RecordProperty("ed_over_floor_large", std::to_string(r.ed / r.floor));
 
-  const auto equal = GaussianMixture(torch::ones({3}, dm::f64()), gm.means(), gm.covs(), gm.groups());
+  const auto equal =
+      GaussianMixture(torch::ones({3}, dm::f64()), gm.means(), gm.covs(), gm.groups());
   auto gen = generator(42);
   auto wrong = exact_eps(equal, s);
   const auto x = dd::sample(wrong, s, {2000, 2}, gen);
@@ -481,7 +495,8 @@ TEST(Ddpm, ShortScheduleReachesTheMixture) {
 TEST(Ddpm, ShortScheduleOutputVarianceIsTheGaussianPrediction) {
   const auto s = sc::linear_rescaled(50);
   const double v0 = 0.25;
-  const auto gaussian = GaussianMixture(tensor({1.0}, {1}), tensor({0.0}, {1, 1}), tensor({v0}, {1, 1, 1}));
+  const auto gaussian =
+      GaussianMixture(tensor({1.0}, {1}), tensor({0.0}, {1, 1}), tensor({v0}, {1, 1, 1}));
   auto model = exact_eps(gaussian, s);
   const int64_t n = 40000;
   for (auto [variance, seed] :
@@ -493,7 +508,8 @@ TEST(Ddpm, ShortScheduleOutputVarianceIsTheGaussianPrediction) {
       const long double vt = ab * v0 + 1.0L - ab;
       const long double a = (1.0L - beta / vt) / std::sqrt(1.0L - beta);
       const long double sigma2 =
-          i == 0 ? 0.0L : (variance == dd::Variance::fixedlarge ? beta : at(s.posterior_variance, i));
+          i == 0 ? 0.0L
+                 : (variance == dd::Variance::fixedlarge ? beta : at(s.posterior_variance, i));
       V = a * a * V + sigma2;
     }
     auto gen = generator(seed);
@@ -501,11 +517,13 @@ TEST(Ddpm, ShortScheduleOutputVarianceIsTheGaussianPrediction) {
     opt.variance = variance;
     const auto x = dd::sample(model, s, {n, 1}, gen, opt).squeeze(1);
     const auto sq = (x - x.mean()).pow(2);
-    const double var = sq.mean().item<double>(), se = sq.std().item<double>() / std::sqrt(double(n));
+    const double var = sq.mean().item<double>(),
+                 se = sq.std().item<double>() / std::sqrt(double(n));
     EXPECT_NEAR(var, static_cast<double>(V), 5 * se) << "predicted " << static_cast<double>(V);
     EXPECT_GT(std::abs(static_cast<double>(V) - v0), 5 * se);
     EXPECT_NEAR(x.mean().item<double>(), 0.0, 5 * std::sqrt(var / n));
-    RecordProperty(variance == dd::Variance::fixedlarge ? "var_large" : "var_small", std::to_string(var));
+    RecordProperty(variance == dd::Variance::fixedlarge ? "var_large" : "var_small",
+                   std::to_string(var));
   }
 }
 
@@ -530,12 +548,13 @@ TEST(Ddpm, LossEpsIsAlgorithmOne) {
   auto g21 = generator(21);
   EXPECT_NEAR(dd::loss_eps(model, s, x0, g21).item<double>(), want, 1e-12);
   // The time the model sees is the step (1…T) as a float tensor.
-  dm_test::FunctionModel check_t(dm::Prediction::eps,
-                                 [&](const torch::Tensor& xt_, const torch::Tensor& t_, const dm::Condition&) {
-                                   EXPECT_EQ(t_.scalar_type(), torch::kFloat64);
-                                   EXPECT_TRUE(torch::equal(t_, t.to(torch::kFloat64)));
-                                   return torch::zeros_like(xt_);
-                                 });
+  dm_test::FunctionModel check_t(
+      dm::Prediction::eps,
+      [&](const torch::Tensor& xt_, const torch::Tensor& t_, const dm::Condition&) {
+        EXPECT_EQ(t_.scalar_type(), torch::kFloat64);
+        EXPECT_TRUE(torch::equal(t_, t.to(torch::kFloat64)));
+        return torch::zeros_like(xt_);
+      });
   dd::loss_eps_at(check_t, s, x0, t, eps);
 }
 
@@ -557,9 +576,11 @@ TEST(Ddpm, LossOfTheExactModelIsTheIrreducibleVariance) {
   const auto x0 = gm.sample(n, gen);
   // The loss of c·ε*, each on the draws of generator(5).
   auto loss_of = [&](double c) {
-    dm_test::FunctionModel scaled(dm::Prediction::eps,
-                                  [&model, c](const torch::Tensor& xt, const torch::Tensor& t,
-                                              const dm::Condition& cond) { return c * model.predict(xt, t, cond); });
+    dm_test::FunctionModel scaled(
+        dm::Prediction::eps,
+        [&model, c](const torch::Tensor& xt, const torch::Tensor& t, const dm::Condition& cond) {
+          return c * model.predict(xt, t, cond);
+        });
     auto g = generator(5);
     return dd::loss_eps(scaled, s, x0, g).item<double>();
   };
@@ -583,7 +604,8 @@ TEST(Ddpm, LossOfTheExactModelIsTheIrreducibleVariance) {
   const auto row_loss = [&](double c) { return (eps - c * eps_star).pow(2).sum(1) / D; };
   for (auto [c, loss_c] : {std::pair{0.8, loss_small}, std::pair{1.2, loss_large}}) {
     const auto diff = row_loss(c) - row_loss(1.0);
-    EXPECT_GT(loss_c - loss_exact, 5 * diff.std().item<double>() / std::sqrt(double(n))) << "c = " << c;
+    EXPECT_GT(loss_c - loss_exact, 5 * diff.std().item<double>() / std::sqrt(double(n)))
+        << "c = " << c;
   }
   RecordProperty("loss_exact", std::to_string(loss_exact));
 }
@@ -599,10 +621,11 @@ TEST(Ddpm, LossGradientReachesALinearModel) {
   torch::manual_seed(9);
   torch::nn::Linear lin(3, 2);
   lin->to(torch::kFloat64);
-  dm_test::FunctionModel net(dm::Prediction::eps,
-                             [&](const torch::Tensor& xt, const torch::Tensor& t, const dm::Condition&) {
-                               return lin(torch::cat({xt, (t / double(s.T)).unsqueeze(1)}, 1));
-                             });
+  dm_test::FunctionModel net(
+      dm::Prediction::eps,
+      [&](const torch::Tensor& xt, const torch::Tensor& t, const dm::Condition&) {
+        return lin(torch::cat({xt, (t / double(s.T)).unsqueeze(1)}, 1));
+      });
   const int64_t n = 128, D = 2;
   auto gen = generator(9);
   const auto x0 = gm.sample(n, gen);

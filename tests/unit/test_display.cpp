@@ -16,9 +16,13 @@ const std::string kPngSignature("\x89PNG\r\n\x1a\n", 8);
 
 TEST(Display, Base64MatchesRfc4648Vectors) {
   // RFC 4648, section 10.
-  const std::pair<std::string, std::string> vectors[] = {
-      {"", ""},          {"f", "Zg=="},         {"fo", "Zm8="},         {"foo", "Zm9v"},
-      {"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="}, {"foobar", "Zm9vYmFy"}};
+  const std::pair<std::string, std::string> vectors[] = {{"", ""},
+                                                         {"f", "Zg=="},
+                                                         {"fo", "Zm8="},
+                                                         {"foo", "Zm9v"},
+                                                         {"foob", "Zm9vYg=="},
+                                                         {"fooba", "Zm9vYmE="},
+                                                         {"foobar", "Zm9vYmFy"}};
   for (const auto& [plain, encoded] : vectors) {
     EXPECT_EQ(dm::base64_encode(plain), encoded) << plain;
     EXPECT_EQ(dm::base64_decode(encoded), plain) << encoded;
@@ -43,10 +47,10 @@ TEST(Display, Base64RoundTripsEveryByte) {
 }
 
 TEST(Display, Base64RejectsMalformedText) {
-  EXPECT_THROW(dm::base64_decode("Zm9"), dm::Error);        // length not a multiple of 4
-  EXPECT_THROW(dm::base64_decode("Zm9v!A=="), dm::Error);   // '!' is not in the alphabet
-  EXPECT_THROW(dm::base64_decode("Zg==Zm9v"), dm::Error);   // padding before the end
-  EXPECT_THROW(dm::base64_decode("Z=9v"), dm::Error);       // '=' inside a group
+  EXPECT_THROW(dm::base64_decode("Zm9"), dm::Error);       // length not a multiple of 4
+  EXPECT_THROW(dm::base64_decode("Zm9v!A=="), dm::Error);  // '!' is not in the alphabet
+  EXPECT_THROW(dm::base64_decode("Zg==Zm9v"), dm::Error);  // padding before the end
+  EXPECT_THROW(dm::base64_decode("Z=9v"), dm::Error);      // '=' inside a group
 }
 
 TEST(Display, FigureBundleIsOneSvgDocument) {
@@ -85,7 +89,8 @@ TEST(Display, ShowTilesABatchIntoAGrid) {
   EXPECT_EQ(shown.lo, -1.0);
   EXPECT_EQ(shown.hi, 1.0);
   EXPECT_EQ(shown.pixels[0][0][0].item<double>(), 1.0);  // padding at hi: white
-  const std::string png = dm::base64_decode(mime_bundle_repr(shown)["image/png"].get<std::string>());
+  const std::string png =
+      dm::base64_decode(mime_bundle_repr(shown)["image/png"].get<std::string>());
   EXPECT_EQ(png.substr(0, 8), kPngSignature);
   // A 2D image passes through unchanged.
   EXPECT_EQ(dm::image::show(torch::zeros({4, 6})).pixels.sizes(), (std::vector<int64_t>{4, 6}));

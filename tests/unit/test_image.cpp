@@ -63,7 +63,8 @@ std::string read_file(const fs::path& p) {
 TEST(Image, MakeGridShapeAndPadding) {
   // Five 3×4×6 images, image k filled with k + 1; 2 per row → 3 rows, the
   // last cell empty. Each cell is (4 + 2) × (6 + 2), plus 2 closing pixels.
-  const auto batch = torch::arange(1, 6, torch::kFloat32).reshape({5, 1, 1, 1}).expand({5, 3, 4, 6});
+  const auto batch =
+      torch::arange(1, 6, torch::kFloat32).reshape({5, 1, 1, 1}).expand({5, 3, 4, 6});
   const auto grid = dm::image::make_grid(batch, 2, 2, 0.5);
   ASSERT_EQ(grid.sizes(), (std::vector<int64_t>{3, 3 * 6 + 2, 2 * 8 + 2}));
 
@@ -94,7 +95,8 @@ TEST(Image, MakeGridRejectsBadArguments) {
 TEST(Image, SavePngRoundTripsPixelValues) {
   const fs::path dir = fresh_dir("image_png");
   // Values k/255 in [0, 1] come back as exactly k.
-  const auto levels = torch::arange(0, 3 * 5 * 7, torch::kFloat64).remainder(256).reshape({3, 5, 7});
+  const auto levels =
+      torch::arange(0, 3 * 5 * 7, torch::kFloat64).remainder(256).reshape({3, 5, 7});
   dm::image::save_png(levels / 255.0, dir / "sub" / "rgb.png");
   const Decoded d = decode(read_file(dir / "sub" / "rgb.png"));
   EXPECT_EQ(d.width, 7);
@@ -112,8 +114,8 @@ TEST(Image, SavePngMapsRangeWithClampingAndRounding) {
   dm::image::save_png(gray, dir / "gray.png", -1.0, 1.0);
   const Decoded d = decode(read_file(dir / "gray.png"));
   ASSERT_EQ(d.channels, 1);
-  EXPECT_TRUE(torch::equal(d.pixels.flatten(),
-                           torch::tensor({0, 0, 166, 242, 255, 255}, torch::kUInt8)));
+  EXPECT_TRUE(
+      torch::equal(d.pixels.flatten(), torch::tensor({0, 0, 166, 242, 255, 255}, torch::kUInt8)));
   fs::remove_all(dir);
 }
 

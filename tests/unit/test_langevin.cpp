@@ -40,7 +40,7 @@ double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {
 
 GaussianMixture mixture_2d() {
   return GaussianMixture(tensor({0.5, 0.3, 0.2}, {3}), tensor({-2, 0, 1, 1.5, 2, -1}, {3, 2}),
-                         tensor({1.0, 0.6, 0.6, 0.5,  //
+                         tensor({1.0, 0.6, 0.6, 0.5,    //
                                  0.3, -0.2, -0.2, 0.8,  //
                                  0.6, 0.0, 0.0, 0.1},
                                 {3, 2, 2}));
@@ -62,14 +62,16 @@ std::pair<torch::Tensor, torch::Tensor> mixture_moments(const GaussianMixture& g
 // spread than the energy distance (a target ∝ p^{1/2}, i.e. noise √(2Δt) with
 // drift Δt/2, is ≈ 5× the ED floor but its C_yy is ≈ 7 SE off after 300 steps
 // of Δt = 0.01 — measured over 5 seeds: 6.0–7.8 SE).
-void expect_moments_match(const torch::Tensor& x, const torch::Tensor& mean, const torch::Tensor& cov) {
+void expect_moments_match(const torch::Tensor& x, const torch::Tensor& mean,
+                          const torch::Tensor& cov) {
   using torch::indexing::Slice;
   const int64_t n = x.size(0), D = x.size(1);
   const auto m = x.mean(0);
   const auto xc = x - m;
   const auto c = xc.t().mm(xc) / static_cast<double>(n - 1);
   for (int64_t i = 0; i < D; ++i) {
-    EXPECT_NEAR(m[i].item<double>(), mean[i].item<double>(), 5 * std::sqrt(c[i][i].item<double>() / n))
+    EXPECT_NEAR(m[i].item<double>(), mean[i].item<double>(),
+                5 * std::sqrt(c[i][i].item<double>() / n))
         << "mean[" << i << "]";
     for (int64_t j = i; j < D; ++j) {
       const auto prod = xc.index({Slice(), i}) * xc.index({Slice(), j});
@@ -81,7 +83,8 @@ void expect_moments_match(const torch::Tensor& x, const torch::Tensor& mean, con
 }
 
 // x + (Δt/2τ) s(x) + √Δt z, with z = randn_like(x, gen) drawn after the score.
-torch::Tensor ula_by_hand(GaussianMixture& gm, const torch::Tensor& x, double dt, double tau, at::Generator& gen) {
+torch::Tensor ula_by_hand(GaussianMixture& gm, const torch::Tensor& x, double dt, double tau,
+                          at::Generator& gen) {
   const auto s = gm.score(x);
   const auto z = dm::randn_like(x, gen);
   return x + dt / (2 * tau) * s + std::sqrt(dt) * z;
@@ -212,7 +215,8 @@ TEST(Langevin, UlaSmallStepStaysAtTheMixture) {
   const double floor = ed_floor(gm, n, gen);
   const auto x = lv::ula(gm, gm.sample(n, gen), 0.01, 300, gen);
   EXPECT_TRUE(torch::isfinite(x).all().item<bool>());
-  EXPECT_LT(dm::metrics::energy_distance(x, gm.sample(n, gen)), kFloorFactor * floor) << "floor " << floor;
+  EXPECT_LT(dm::metrics::energy_distance(x, gm.sample(n, gen)), kFloorFactor * floor)
+      << "floor " << floor;
   const auto [mean, cov] = mixture_moments(gm);
   expect_moments_match(x, mean, cov);
 }
@@ -232,7 +236,9 @@ TEST(Langevin, UlaDoubleWellAtTemperatureFive) {
   dm::ScoreFunction score1([](const torch::Tensor& x) { return DoubleWell::potential_grad(x); });
   const auto x = lv::ula(score1, dw5.sample(n, gen), 0.01, 300, gen, 5.0);
   ASSERT_EQ(x.sizes(), (std::vector<int64_t>{n, 1}));
-  auto cdf5 = [&](const torch::Tensor& v) { return dw5.cdf(v.reshape({-1, 1})).reshape(v.sizes()); };
+  auto cdf5 = [&](const torch::Tensor& v) {
+    return dw5.cdf(v.reshape({-1, 1})).reshape(v.sizes());
+  };
   EXPECT_LT(dm::metrics::ks_statistic(x.reshape(-1), cdf5), crit);
   // Same law through DoubleWell(5).score at τ = 1.
   dm::ScoreFunction score5([&](const torch::Tensor& v) { return dw5.score(v); });
@@ -273,7 +279,8 @@ TEST(Langevin, MalaCorrectsTheBiasOfUlaAtLargeStep) {
   const double floor = ed_floor(gm, n, gen), floor_biased = ed_floor(biased, n, gen);
 
   const auto x_ula = lv::ula(gm, gm.sample(n, gen), dt, 40, gen);
-  EXPECT_GT(dm::metrics::energy_distance(x_ula, gm.sample(n, gen)), kFloorFactor * floor) << "floor " << floor;
+  EXPECT_GT(dm::metrics::energy_distance(x_ula, gm.sample(n, gen)), kFloorFactor * floor)
+      << "floor " << floor;
   EXPECT_LT(dm::metrics::energy_distance(x_ula, biased.sample(n, gen)), kFloorFactor * floor_biased)
       << "floor " << floor_biased;
   expect_moments_match(x_ula, mu[0], V);
@@ -284,7 +291,8 @@ TEST(Langevin, MalaCorrectsTheBiasOfUlaAtLargeStep) {
   // (0 would leave the exact start untouched and pass trivially).
   EXPECT_GT(res.acceptance, 0.1);
   EXPECT_LT(res.acceptance, 1.0);
-  EXPECT_LT(dm::metrics::energy_distance(res.x, gm.sample(n, gen)), kFloorFactor * floor) << "floor " << floor;
+  EXPECT_LT(dm::metrics::energy_distance(res.x, gm.sample(n, gen)), kFloorFactor * floor)
+      << "floor " << floor;
   expect_moments_match(res.x, mu[0], cov);
 }
 
@@ -300,9 +308,11 @@ TEST(Langevin, AnnealedEndsAtTheTarget) {
   const int64_t n = 1000;
   const double floor = ed_floor(gm, n, gen);
   const auto x0 = 3.0 * dm::randn({n, 2}, gen, dm::f64());
-  EXPECT_GT(dm::metrics::energy_distance(x0, gm.sample(n, gen)), kFloorFactor * floor);  // the start is far
+  EXPECT_GT(dm::metrics::energy_distance(x0, gm.sample(n, gen)),
+            kFloorFactor * floor);  // the start is far
   const auto x = lv::annealed(gm, x0, lv::geometric_schedule(8.0, 1.0, 4), 100, 0.03, gen);
-  EXPECT_LT(dm::metrics::energy_distance(x, gm.sample(n, gen)), kFloorFactor * floor) << "floor " << floor;
+  EXPECT_LT(dm::metrics::energy_distance(x, gm.sample(n, gen)), kFloorFactor * floor)
+      << "floor " << floor;
   const auto [mean, cov] = mixture_moments(gm);  // 0 and (R²/2 + σ²) I
   expect_moments_match(x, mean, cov);
 }

@@ -41,7 +41,8 @@ struct TestField {
 
 // mean ± k standard errors contains zero.
 void expect_zero_mean(const Tensor& d, double k = 4.0) {
-  const double mean = d.mean().item<double>(), se = d.std().item<double>() / std::sqrt(double(d.size(0)));
+  const double mean = d.mean().item<double>(),
+               se = d.std().item<double>() / std::sqrt(double(d.size(0)));
   EXPECT_LT(std::abs(mean), k * se + 1e-12) << "mean " << mean << ", standard error " << se;
 }
 
@@ -49,7 +50,8 @@ TEST(Losses, DirectionalDerivativeOfALinearFieldIsTheQuadraticForm) {
   const auto A = dm_test::tensor({1.0, 2.0, -3.0, 0.5}, {2, 2});
   Field s = [&](const Tensor& x) { return x.matmul(A.t()); };  // J = A everywhere
   auto gen = generator(1);
-  const auto x = dm::randn({5, 2}, gen, torch::kFloat64), nu = dm::randn({5, 2}, gen, torch::kFloat64);
+  const auto x = dm::randn({5, 2}, gen, torch::kFloat64),
+             nu = dm::randn({5, 2}, gen, torch::kFloat64);
   const auto d = dm::losses::directional_derivative(s, x, nu);
   const auto expected = (nu.matmul(A.t()) * nu).sum(1);  // νᵀ A ν
   EXPECT_TRUE(torch::allclose(d, expected, 1e-12, 1e-12));
@@ -59,7 +61,8 @@ TEST(Losses, DirectionalDerivativeMatchesFiniteDifferences) {
   TestField f;
   Field s = [&](const Tensor& x) { return f(x); };
   auto gen = generator(2);
-  const auto x = dm::randn({8, 2}, gen, torch::kFloat64), nu = dm::randn({8, 2}, gen, torch::kFloat64);
+  const auto x = dm::randn({8, 2}, gen, torch::kFloat64),
+             nu = dm::randn({8, 2}, gen, torch::kFloat64);
   const double h = 1e-6;
   const auto fd = ((nu * (f(x + h * nu) - f(x - h * nu))).sum(1)) / (2 * h);
   EXPECT_TRUE(torch::allclose(dm::losses::directional_derivative(s, x, nu), fd, 1e-7, 1e-7));
@@ -100,7 +103,8 @@ TEST(Losses, SlicedEqualsExplicitMinusAConstant) {
     // The test can fail: dropping the factor 2 on the derivative term leaves a clear bias.
     const auto wrong = sx.pow(2).sum(1) + dm::losses::directional_derivative(s, x, nu).detach();
     const auto d = esm_n - wrong - target.pow(2).sum(1);
-    EXPECT_GT(std::abs(d.mean().item<double>()), 10 * d.std().item<double>() / std::sqrt(double(n)));
+    EXPECT_GT(std::abs(d.mean().item<double>()),
+              10 * d.std().item<double>() / std::sqrt(double(n)));
   }
   // And the batched losses agree with the per-sample algebra.
   auto gen4 = generator(4);
@@ -135,7 +139,8 @@ TEST(Losses, DenoisingEqualsExplicitOnThePerturbedDensityPlusAConstant) {
   EXPECT_GT(std::abs(d.mean().item<double>()), 6 * d.std().item<double>() / std::sqrt(double(n)));
   // The library function with the same ε is exactly the per-sample mean.
   Field s1 = [&](const Tensor& v) { return f1(v); };
-  EXPECT_NEAR(dm::losses::denoising_sm(s1, x, sigma, eps).item<double>(), dsm_n(f1).mean().item<double>(), 1e-9);
+  EXPECT_NEAR(dm::losses::denoising_sm(s1, x, sigma, eps).item<double>(),
+              dsm_n(f1).mean().item<double>(), 1e-9);
 }
 
 TEST(Losses, EpsFormIsSigmaSquaredTimesScoreForm) {
@@ -144,7 +149,8 @@ TEST(Losses, EpsFormIsSigmaSquaredTimesScoreForm) {
   Field eps_net = [&](const Tensor& x) { return f(x); };
   Field score = [&](const Tensor& x) { return -f(x) / sigma; };
   auto gen = generator(6);
-  const auto x = dm::randn({50, 2}, gen, torch::kFloat64), eps = dm::randn({50, 2}, gen, torch::kFloat64);
+  const auto x = dm::randn({50, 2}, gen, torch::kFloat64),
+             eps = dm::randn({50, 2}, gen, torch::kFloat64);
   EXPECT_NEAR(dm::losses::denoising_eps(eps_net, x, sigma, eps).item<double>(),
               sigma * sigma * dm::losses::denoising_sm(score, x, sigma, eps).item<double>(), 1e-10);
   // With a generator: ε = randn_like(x, gen), the same numbers.
@@ -159,7 +165,9 @@ TEST(Losses, BadInputIsRefused) {
   auto gen = generator(0);
   EXPECT_THROW(dm::losses::sliced_sm(s, torch::zeros({4}, torch::kFloat64), gen), dm::Error);
   EXPECT_THROW(dm::losses::sliced_sm(s, torch::zeros({4, 2}, torch::kLong), gen), dm::Error);
-  EXPECT_THROW(dm::losses::sliced_sm(s, torch::zeros({4, 2}), gen, dm::losses::Projection::gaussian, 0), dm::Error);
+  EXPECT_THROW(
+      dm::losses::sliced_sm(s, torch::zeros({4, 2}), gen, dm::losses::Projection::gaussian, 0),
+      dm::Error);
   EXPECT_THROW(dm::losses::denoising_sm(s, torch::zeros({4, 2}), 0.0, gen), dm::Error);
   EXPECT_THROW(dm::losses::denoising_eps(s, torch::zeros({4, 2}), -1.0, gen), dm::Error);
 }
@@ -189,7 +197,8 @@ TEST_P(LossTraining, ReachesTheExactScore) {
   for (int step = 0; step < 1200; ++step) {
     const auto x = gm.sample(256, gen).to(torch::kFloat32);
     Tensor l;
-    if (loss == "esm") l = dm::losses::explicit_sm(s, x, gm.score(x.to(torch::kFloat64)).to(torch::kFloat32));
+    if (loss == "esm")
+      l = dm::losses::explicit_sm(s, x, gm.score(x.to(torch::kFloat64)).to(torch::kFloat32));
     if (loss == "ssm") l = dm::losses::sliced_sm(s, x, gen);
     if (loss == "dsm") l = dm::losses::denoising_sm(s, x, sigma, gen);
     opt.zero_grad();
@@ -213,8 +222,9 @@ namespace {
 // is written out here per row with a time per row.
 TEST(Losses, EpsMatchingLossIsItsFormulaOnAnyProcess) {
   const double v = 0.5;
-  dm::FunctionProcess process("a = cos, s = sin", 0.0, 1.5,
-                              [](double t) { return dm::Coefficients{std::cos(t), std::sin(t)}; });
+  dm::FunctionProcess process("a = cos, s = sin", 0.0, 1.5, [](double t) {
+    return dm::Coefficients{std::cos(t), std::sin(t)};
+  });
   // The exact score of p_t = N(0, (a² v + s²) I), a score model.
   struct GaussianScore : dm::Model {
     const dm::Process* p;

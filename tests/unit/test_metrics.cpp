@@ -23,7 +23,9 @@ using dm::metrics::sliced_wasserstein;
 using dm_test::kPi;
 using dm_test::tensor;
 
-torch::Tensor normal_cdf(const torch::Tensor& x) { return 0.5 * (1 + torch::erf(x / std::sqrt(2.0))); }
+torch::Tensor normal_cdf(const torch::Tensor& x) {
+  return 0.5 * (1 + torch::erf(x / std::sqrt(2.0)));
+}
 
 // ---------------------------------------------------------------------------
 // Energy distance (V-statistic).
@@ -84,11 +86,13 @@ TEST(MetricsEnergyDistance, MatchesPopulationValueAndGrowsWithShift) {
   for (double delta : {0.25, 0.5, 1.0, 2.0}) {
     std::vector<double> v;
     for (int64_t r = 0; r < R; ++r)
-      v.push_back(energy_distance(torch::randn({n, 1}, dm::f64()), torch::randn({n, 1}, dm::f64()) + delta));
+      v.push_back(energy_distance(torch::randn({n, 1}, dm::f64()),
+                                  torch::randn({n, 1}, dm::f64()) + delta));
     double mean = 0, var = 0;
     for (double e : v) mean += e / R;
     for (double e : v) var += (e - mean) * (e - mean) / (R - 1);
-    const double exy = 2 / std::sqrt(kPi) * std::exp(-delta * delta / 4) + delta * std::erf(delta / 2);
+    const double exy =
+        2 / std::sqrt(kPi) * std::exp(-delta * delta / 4) + delta * std::erf(delta / 2);
     const double want = 2 * exy - 2 * (1 - 1.0 / n) * 2 / std::sqrt(kPi);
     EXPECT_NEAR(mean, want, 5 * std::sqrt(var / R)) << "delta " << delta;
     EXPECT_GT(mean, previous) << "delta " << delta;
@@ -155,7 +159,8 @@ TEST(MetricsKs, NormalSamplesAgreeWithKnownValues) {
 TEST(MetricsSlicedWasserstein, OneDimensionIsExactW1) {
   // In 1D every direction is ±1, so SW₁ = W₁ = mean |x_(i) − y_(i)| of the sorted
   // samples: {0,1,2} vs {1,3,5} → (1 + 2 + 3)/3 = 2.
-  EXPECT_NEAR(sliced_wasserstein(tensor({2, 0, 1}, {3, 1}), tensor({5, 1, 3}, {3, 1}), 16), 2.0, 1e-12);
+  EXPECT_NEAR(sliced_wasserstein(tensor({2, 0, 1}, {3, 1}), tensor({5, 1, 3}, {3, 1}), 16), 2.0,
+              1e-12);
 }
 
 // y = x + v: along θ the projected samples differ by the constant ⟨v,θ⟩, so the
@@ -239,12 +244,16 @@ TEST(MetricsNoiseFloor, EnergyDistanceFloorIsPositiveAndMatchesTheory) {
   torch::manual_seed(9);
   const int64_t n = 200;
   const int R = 100;
-  const auto nf = dm::metrics::noise_floor([](int64_t m) { return torch::randn({m, 1}, dm::f64()); }, n,
-                                           energy_distance, R);
+  const auto nf = dm::metrics::noise_floor(
+      [](int64_t m) {
+        return torch::randn({m, 1}, dm::f64());
+      },
+      n, energy_distance, R);
   EXPECT_EQ(nf.repeats, R);
   EXPECT_GT(nf.mean, 0.0);
   EXPECT_GT(nf.std, 0.0);
-  EXPECT_NEAR(nf.mean, 2.0 / n * 2 / std::sqrt(kPi), 5 * nf.std / std::sqrt(static_cast<double>(R)));
+  EXPECT_NEAR(nf.mean, 2.0 / n * 2 / std::sqrt(kPi),
+              5 * nf.std / std::sqrt(static_cast<double>(R)));
 }
 
 }  // namespace

@@ -38,7 +38,8 @@ using dm_test::tensor;
 at::Generator generator(uint64_t seed) { return dm::make_generator(seed); }
 
 // The exact model of a mixture blurred by N(0, σ²I) at every σ: t = σ (SigmaVE).
-PerturbedMixture ve_model(const GaussianMixture& p, dm::Prediction prediction, double sigma_max = 10.0) {
+PerturbedMixture ve_model(const GaussianMixture& p, dm::Prediction prediction,
+                          double sigma_max = 10.0) {
   return PerturbedMixture(p, dm::SigmaVE(sigma_max), prediction);
 }
 
@@ -48,7 +49,9 @@ GaussianMixture unequal_modes() {
                                     torch::full({2}, 0.5, torch::kFloat64));
 }
 
-double left_fraction(const torch::Tensor& x) { return x.select(1, 0).lt(0).to(torch::kFloat64).mean().item<double>(); }
+double left_fraction(const torch::Tensor& x) {
+  return x.select(1, 0).lt(0).to(torch::kFloat64).mean().item<double>();
+}
 
 TEST(Ncsn, GeometricSchedule) {
   const auto s = dm::ncsn::geometric(10.0, 0.01, 4);
@@ -65,7 +68,8 @@ TEST(Ncsn, GeometricSchedule) {
 TEST(Ncsn, NetLabelSpansTheEmbeddingRange) {
   const auto s = dm::ncsn::geometric(50.0, 0.01, 10);
   const auto process = dm::ncsn::process(s);
-  const auto labels = dm::nn::TimeLabel::log_sigma(s.max(), s.min())(s.tensor(), &process, dm::f64());
+  const auto labels =
+      dm::nn::TimeLabel::log_sigma(s.max(), s.min())(s.tensor(), &process, dm::f64());
   EXPECT_NEAR(labels[0].item<double>(), 0.0, 1e-9);
   EXPECT_NEAR(labels[9].item<double>(), 999.0, 1e-9);
   for (int i = 1; i < 10; ++i) EXPECT_NEAR((labels[i] - labels[i - 1]).item<double>(), 111.0, 1e-9);
@@ -90,14 +94,17 @@ TEST(Ncsn, LossIsTheSigmaWeightedDsmLoss) {
   const auto eps = dm::randn({64, 2}, gen, torch::kFloat64);
   const auto x_noisy = x0 + sigma.unsqueeze(1) * eps;
   const auto by_hand = (exact.predict(x_noisy, sigma) - eps).pow(2).mean();
-  EXPECT_NEAR(dm::ncsn::loss_at(exact, sigmas, x0, sigma, eps).item<double>(), by_hand.item<double>(), 1e-12);
+  EXPECT_NEAR(dm::ncsn::loss_at(exact, sigmas, x0, sigma, eps).item<double>(),
+              by_hand.item<double>(), 1e-12);
   const auto score = exact.predict(x_noisy, sigma) / -sigma.unsqueeze(1);
-  const auto score_form = (sigma.pow(2) * (score + eps / sigma.unsqueeze(1)).pow(2).sum(1)).mean() / 2.0;
+  const auto score_form =
+      (sigma.pow(2) * (score + eps / sigma.unsqueeze(1)).pow(2).sum(1)).mean() / 2.0;
   EXPECT_NEAR(score_form.item<double>(), by_hand.item<double>(), 1e-10);
 
   // The random-level version draws i, then ε, from the generator, reproducibly.
   auto g1 = generator(3), g2 = generator(3), g3 = generator(3);
-  EXPECT_EQ(dm::ncsn::loss(exact, sigmas, x0, g1).item<double>(), dm::ncsn::loss(exact, sigmas, x0, g2).item<double>());
+  EXPECT_EQ(dm::ncsn::loss(exact, sigmas, x0, g1).item<double>(),
+            dm::ncsn::loss(exact, sigmas, x0, g2).item<double>());
   const auto index = dm::randint(sigmas.levels(), {64}, g3, torch::kLong);
   const auto level = sigmas.tensor().index_select(0, index);
   const auto eps3 = dm::randn({64, 2}, g3, torch::kFloat64);
@@ -160,7 +167,8 @@ TEST(Ncsn, AnnealedLangevinIsTheFormula) {
     const double alpha = 0.01 * std::pow(sigmas.values[i] / 0.2, 2);
     for (int k = 0; k < 4; ++k) {
       const auto z = dm::randn({16, 2}, gen, torch::kFloat64);
-      y = y + alpha / 2 * score_model.predict(y, torch::full({16}, sigmas.values[i], torch::kFloat64)) +
+      y = y +
+          alpha / 2 * score_model.predict(y, torch::full({16}, sigmas.values[i], torch::kFloat64)) +
           std::sqrt(alpha) * z;
     }
   }
@@ -199,8 +207,10 @@ TEST(Ncsn, AnnealingGetsTheModeWeightsRightPlainLangevinDoesNot) {
   EXPECT_GT(std::abs(left_fraction(plain) - exact_left), 10 * se);
   const auto floor = dm::metrics::noise_floor([&](int64_t m) { return target.sample(m, gen); }, n,
                                               dm::metrics::energy_distance);
-  EXPECT_LT(dm::metrics::energy_distance(annealed, target.sample(n, gen)), floor.mean + 4 * floor.std);
-  EXPECT_GT(dm::metrics::energy_distance(plain, target.sample(n, gen)), floor.mean + 10 * floor.std);
+  EXPECT_LT(dm::metrics::energy_distance(annealed, target.sample(n, gen)),
+            floor.mean + 4 * floor.std);
+  EXPECT_GT(dm::metrics::energy_distance(plain, target.sample(n, gen)),
+            floor.mean + 10 * floor.std);
 }
 
 // NCSN's noising as a Markov chain (SigmaVE's forward kernel between ascending
@@ -227,7 +237,8 @@ TEST(Ncsn, VeChainHasTheMarginalsOfOneShotNoising) {
   const double corr = (increment * xs[3]).mean().item<double>() /
                       (increment.std().item<double>() * xs[3].std().item<double>());
   EXPECT_LT(std::abs(corr), 4 / std::sqrt(double(n)));
-  EXPECT_THROW(dm::forward_kernel(ve, torch::zeros({2, 1}), 1.0, 0.5, gen), dm::Error);  // levels must ascend
+  EXPECT_THROW(dm::forward_kernel(ve, torch::zeros({2, 1}), 1.0, 0.5, gen),
+               dm::Error);  // levels must ascend
 }
 
 TEST(Ncsn, PredictAsConvertsEpsModels) {
@@ -237,7 +248,9 @@ TEST(Ncsn, PredictAsConvertsEpsModels) {
   auto gen = generator(9);
   const auto x = dm::randn({32, 2}, gen, torch::kFloat64);
   const dm::SigmaVE ve(10.0);
-  const auto score_of = [&](dm::Model& m) { return dm::predict_as(dm::Prediction::score, m, ve, x, 0.7); };
+  const auto score_of = [&](dm::Model& m) {
+    return dm::predict_as(dm::Prediction::score, m, ve, x, 0.7);
+  };
   EXPECT_LT((score_of(eps_model) - score_of(score_model)).abs().max().item<double>(), 1e-12);
   EXPECT_LT((score_of(score_model) - p.perturb_ve(0.7).score(x)).abs().max().item<double>(), 1e-12);
 }
@@ -252,14 +265,17 @@ TEST(Ncsn, StepRuleMinimisesTheEndOfLevelVarianceError) {
   for (double a : {0.05, 0.2, 0.7})
     for (int64_t T : {1, 10, 100}) {
       const double fixed = 1 / (1 - a / 4);
-      EXPECT_NEAR(dm::ncsn::variance_ratio_after(a, 1.09, T), std::pow(1 - a / 2, 2 * T) * (1.09 * 1.09 - fixed) + fixed,
-                  1e-12);
+      EXPECT_NEAR(dm::ncsn::variance_ratio_after(a, 1.09, T),
+                  std::pow(1 - a / 2, 2 * T) * (1.09 * 1.09 - fixed) + fixed, 1e-12);
     }
-  for (auto [gamma, T] : {std::pair{1.09, int64_t(10)}, std::pair{1.566, int64_t(5)}, std::pair{1.09, int64_t(200)}}) {
+  for (auto [gamma, T] : {std::pair{1.09, int64_t(10)}, std::pair{1.566, int64_t(5)},
+                          std::pair{1.09, int64_t(200)}}) {
     const double a = dm::ncsn::step_ratio_for(gamma, T);
     const double err = std::abs(dm::ncsn::variance_ratio_after(a, gamma, T) - 1);
-    EXPECT_LE(err, std::abs(dm::ncsn::variance_ratio_after(a * 1.02, gamma, T) - 1)) << gamma << " " << T;
-    EXPECT_LE(err, std::abs(dm::ncsn::variance_ratio_after(a / 1.02, gamma, T) - 1)) << gamma << " " << T;
+    EXPECT_LE(err, std::abs(dm::ncsn::variance_ratio_after(a * 1.02, gamma, T) - 1))
+        << gamma << " " << T;
+    EXPECT_LE(err, std::abs(dm::ncsn::variance_ratio_after(a / 1.02, gamma, T) - 1))
+        << gamma << " " << T;
   }
   const double a200 = dm::ncsn::step_ratio_for(1.09, 200);
   EXPECT_NEAR(a200, std::log(4 * 200 * (1.09 * 1.09 - 1)) / 200, 0.1 * a200);

@@ -26,8 +26,8 @@ using dm::nn::EMA;
 using dm::nn::MLPConfig;
 using dm::nn::NetModel;
 using dm::nn::NetSpec;
-using dm::nn::TimeLabel;
 using dm::nn::ScoreMLP;
+using dm::nn::TimeLabel;
 using dm::nn::UNet;
 using dm::nn::UNetConfig;
 
@@ -83,7 +83,8 @@ TEST(NnEmbedding, HandComputedValues) {
       {0.8268795405320025, -0.5440211108893698, 0.09983341664682815, 0.5623790762907029,
        -0.8390715290764524, 0.9950041652780258}};
   for (int i = 0; i < 3; ++i)
-    for (int j = 0; j < 6; ++j) EXPECT_NEAR(e[i][j].item<double>(), want[i][j], 1e-12) << i << "," << j;
+    for (int j = 0; j < 6; ++j)
+      EXPECT_NEAR(e[i][j].item<double>(), want[i][j], 1e-12) << i << "," << j;
 }
 
 TEST(NnEmbedding, OddDimSmallDimAndIntegerLabels) {
@@ -95,13 +96,15 @@ TEST(NnEmbedding, OddDimSmallDimAndIntegerLabels) {
   const auto two = dm::nn::sinusoidal_embedding(t, 2);  // h = 1: ω = 1
   EXPECT_NEAR(two[0][0].item<double>(), std::sin(3.0), 1e-12);
   EXPECT_NEAR(two[0][1].item<double>(), std::cos(3.0), 1e-12);
-  const auto steps = dm::nn::sinusoidal_embedding(torch::tensor({int64_t(3)}), 6);  // DDPM step indices
+  const auto steps =
+      dm::nn::sinusoidal_embedding(torch::tensor({int64_t(3)}), 6);  // DDPM step indices
   EXPECT_EQ(steps.scalar_type(), torch::kFloat32);
   EXPECT_NEAR(steps[0][0].item<double>(), std::sin(3.0), 1e-6);
 }
 
 TEST(NnEmbedding, RefusesBadInput) {
-  expect_error([] { dm::nn::sinusoidal_embedding(torch::zeros({2}), 1); }, "dim must be at least 2");
+  expect_error([] { dm::nn::sinusoidal_embedding(torch::zeros({2}), 1); },
+               "dim must be at least 2");
   expect_error([] { dm::nn::sinusoidal_embedding(torch::zeros({2, 1}), 8); }, "t must be [N]");
 }
 
@@ -133,7 +136,9 @@ TEST(NnUNet, OutputShapes) {
     c.cond_channels = 2;
     c.out_channels = 2;
     UNet net(c);
-    EXPECT_EQ(net->forward(torch::randn({3, 1, 8, 8}), torch::tensor({7.f}), {}, torch::randn({3, 2, 8, 8})).sizes(),
+    EXPECT_EQ(net->forward(torch::randn({3, 1, 8, 8}), torch::tensor({7.f}), {},
+                           torch::randn({3, 2, 8, 8}))
+                  .sizes(),
               (std::vector<int64_t>{3, 2, 8, 8}));
   }
   {  // class-conditional
@@ -150,7 +155,11 @@ TEST(NnUNet, ZeroInitialisedOutputLayer) {
   torch::manual_seed(1);
   UNet net(small_unet());
   // The untrained net predicts exactly zero: the best constant guess of ε.
-  EXPECT_EQ(net->forward(torch::randn({2, 1, 8, 8}), torch::tensor({5.f, 50.f})).abs().max().item<float>(), 0.f);
+  EXPECT_EQ(net->forward(torch::randn({2, 1, 8, 8}), torch::tensor({5.f, 50.f}))
+                .abs()
+                .max()
+                .item<float>(),
+            0.f);
 }
 
 TEST(NnUNet, OutputDependsOnTime) {
@@ -173,9 +182,11 @@ TEST(NnUNet, OutputDependsOnClassAndMinusOneIsTheNullClass) {
   perturb_output_layer(net);
   const auto x = torch::randn({1, 1, 8, 8}).expand({4, 1, 8, 8}).contiguous();
   const auto t = torch::tensor({100.f});
-  const auto out = net->forward(x, t, torch::tensor({int64_t(0), int64_t(1), int64_t(2), int64_t(-1)}));
+  const auto out =
+      net->forward(x, t, torch::tensor({int64_t(0), int64_t(1), int64_t(2), int64_t(-1)}));
   for (int i = 0; i < 4; ++i)
-    for (int j = i + 1; j < 4; ++j) EXPECT_GT(max_abs_diff(out[i], out[j]), 1e-4) << i << " vs " << j;
+    for (int j = i + 1; j < 4; ++j)
+      EXPECT_GT(max_abs_diff(out[i], out[j]), 1e-4) << i << " vs " << j;
   // No labels at all = every row in the null class (−1).
   const auto unlabelled = net->forward(x, t);
   EXPECT_LT(max_abs_diff(unlabelled[0], out[3]), 1e-6);
@@ -193,28 +204,58 @@ TEST(NnUNet, ClearErrors) {
   cond_config.cond_channels = 1;
   UNet net(small_unet()), cond_net(cond_config);
   const auto t = torch::tensor({1.f});
-  expect_error([&] { net->forward(torch::randn({1, 1, 8, 8}), t, torch::tensor({int64_t(0)})); },
-               "labels given to an unconditional net");
-  expect_error([&] { net->forward(torch::randn({1, 3, 8, 8}), t); }, "x has 3 channels, the net expects in_channels = 1");
+  expect_error(
+      [&] {
+        net->forward(torch::randn({1, 1, 8, 8}), t, torch::tensor({int64_t(0)}));
+      },
+      "labels given to an unconditional net");
+  expect_error(
+      [&] {
+        net->forward(torch::randn({1, 3, 8, 8}), t);
+      },
+      "x has 3 channels, the net expects in_channels = 1");
   auto three_levels = small_unet();
   three_levels.channel_mults = {1, 2, 2};
-  expect_error([&] { UNet(three_levels)->forward(torch::randn({1, 1, 10, 10}), t); },
-               "image size 10×10 is not divisible by 4 = 2^(levels−1) for 3 levels");
+  expect_error(
+      [&] {
+        UNet(three_levels)->forward(torch::randn({1, 1, 10, 10}), t);
+      },
+      "image size 10×10 is not divisible by 4 = 2^(levels−1) for 3 levels");
   expect_error([&] { net->forward(torch::randn({1, 8, 8}), t); }, "x must be [N, C, H, W]");
-  expect_error([&] { net->forward(torch::randn({2, 1, 8, 8}), torch::ones({3})); }, "t must be [N] = [2]");
-  expect_error([&] { net->forward(torch::randn({1, 1, 8, 8}), t, {}, torch::randn({1, 1, 8, 8})); },
-               "cond given to a net without a conditioning input");
-  expect_error([&] { cond_net->forward(torch::randn({1, 1, 8, 8}), t); }, "expects a conditioning input cond");
-  expect_error([&] { cond_net->forward(torch::randn({1, 1, 8, 8}), t, {}, torch::randn({1, 1, 4, 4})); },
-               "cond must be [N, cond_channels, H, W] = [1, 1, 8, 8]");
+  expect_error(
+      [&] {
+        net->forward(torch::randn({2, 1, 8, 8}), torch::ones({3}));
+      },
+      "t must be [N] = [2]");
+  expect_error(
+      [&] {
+        net->forward(torch::randn({1, 1, 8, 8}), t, {}, torch::randn({1, 1, 8, 8}));
+      },
+      "cond given to a net without a conditioning input");
+  expect_error(
+      [&] {
+        cond_net->forward(torch::randn({1, 1, 8, 8}), t);
+      },
+      "expects a conditioning input cond");
+  expect_error(
+      [&] {
+        cond_net->forward(torch::randn({1, 1, 8, 8}), t, {}, torch::randn({1, 1, 4, 4}));
+      },
+      "cond must be [N, cond_channels, H, W] = [1, 1, 8, 8]");
 
   auto classes = small_unet();
   classes.num_classes = 3;
   UNet class_net(classes);
-  expect_error([&] { class_net->forward(torch::randn({1, 1, 8, 8}), t, torch::tensor({int64_t(3)})); },
-               "labels must lie in 0…2 or be −1");
-  expect_error([&] { class_net->forward(torch::randn({1, 1, 8, 8}), t, torch::tensor({1.f})); },
-               "labels must be int64");
+  expect_error(
+      [&] {
+        class_net->forward(torch::randn({1, 1, 8, 8}), t, torch::tensor({int64_t(3)}));
+      },
+      "labels must lie in 0…2 or be −1");
+  expect_error(
+      [&] {
+        class_net->forward(torch::randn({1, 1, 8, 8}), t, torch::tensor({1.f}));
+      },
+      "labels must be int64");
 }
 
 TEST(NnUNet, ConfigValidation) {
@@ -251,7 +292,7 @@ TEST(NnUNet, ConfigJsonRoundTripAndInequality) {
   const auto j = dm::nn::to_json(c);
   EXPECT_EQ(j.at("model"), "unet");
   EXPECT_EQ(dm::nn::unet_config_from_json(j), c);
-  EXPECT_EQ(dm::nn::unet_config_from_json(nlohmann::json::parse(j.dump())), c);  // through text
+  EXPECT_EQ(dm::nn::unet_config_from_json(nlohmann::json::parse(j.dump())), c);      // through text
   EXPECT_EQ(dm::nn::unet_config_from_json(nlohmann::json::object()), UNetConfig{});  // defaults
   EXPECT_EQ(dm::nn::unet_config_from_json(dm::nn::to_json(UNetConfig{})), UNetConfig{});
 
@@ -325,7 +366,8 @@ TEST(NnUNet, ParameterCountAndDescription) {
   EXPECT_LT(n, 2000000);
   const auto line = dm::nn::describe(net);
   EXPECT_EQ(line.rfind("U-Net 1.", 0), 0u) << line;
-  EXPECT_NE(line.find("M parameters (base 16, mults 1-2-4-4, attention at 8)"), std::string::npos) << line;
+  EXPECT_NE(line.find("M parameters (base 16, mults 1-2-4-4, attention at 8)"), std::string::npos)
+      << line;
 
   auto c = small_unet();
   c.num_classes = 10;
@@ -369,7 +411,9 @@ TEST(NnScoreMLP, ShapesAndTimeDependence) {
   ScoreMLP plain(c);
   const auto y = torch::randn({3, 5});
   EXPECT_EQ(plain->forward(y).sizes(), (std::vector<int64_t>{3, 5}));
-  EXPECT_EQ(max_abs_diff(plain->forward(y, torch::zeros({3})), plain->forward(y, torch::ones({3}) * 7)), 0.0);
+  EXPECT_EQ(
+      max_abs_diff(plain->forward(y, torch::zeros({3})), plain->forward(y, torch::ones({3}) * 7)),
+      0.0);
 }
 
 TEST(NnScoreMLP, ClassesNullClassAndErrors) {
@@ -385,8 +429,11 @@ TEST(NnScoreMLP, ClassesNullClassAndErrors) {
   EXPECT_LT(max_abs_diff(net->forward(x, t)[0], out[2]), 1e-6);  // no labels = null class
 
   ScoreMLP plain;
-  expect_error([&] { plain->forward(x, t, torch::tensor({int64_t(0), int64_t(0), int64_t(0)})); },
-               "labels given to an unconditional net");
+  expect_error(
+      [&] {
+        plain->forward(x, t, torch::tensor({int64_t(0), int64_t(0), int64_t(0)}));
+      },
+      "labels given to an unconditional net");
   expect_error([&] { plain->forward(torch::randn({3, 3}), t); }, "x must be [N, dim] = [N, 2]");
   expect_error([&] { plain->forward(x); }, "the noise label t is missing");
 }
@@ -408,10 +455,11 @@ TEST(NnScoreMLP, ConfigJsonParameterCountAndDescription) {
 
   ScoreMLP net;
   // time_fc 32·128+128, hidden 2·128+128 + 2·(128·128+128), cond_proj 3·(128·128+128), out 128·2+2
-  const int64_t want = (32 * 128 + 128) + (2 * 128 + 128) + 2 * (128 * 128 + 128) + 3 * (128 * 128 + 128) +
-                       (128 * 2 + 2);
+  const int64_t want = (32 * 128 + 128) + (2 * 128 + 128) + 2 * (128 * 128 + 128) +
+                       3 * (128 * 128 + 128) + (128 * 2 + 2);
   EXPECT_EQ(dm::nn::parameter_count(*net), want);
-  EXPECT_EQ(dm::nn::describe(net), "Score MLP 87.4k parameters (dim 2, hidden 128, 3 layers, time embedding 32)");
+  EXPECT_EQ(dm::nn::describe(net),
+            "Score MLP 87.4k parameters (dim 2, hidden 128, 3 layers, time embedding 32)");
 }
 
 // ---------------------------------------------------------------------------
@@ -479,10 +527,12 @@ TEST(NnEma, ConvergesToAConstantParameter) {
   for (int n = 1; n <= 400; ++n) {
     ema.update(model);
     if (n == 10) {
-      EXPECT_NEAR(ema.named_shadow()[0].second[0][0].item<double>(), 3.0 - 2.0 * std::pow(0.95, 10), 1e-12);
+      EXPECT_NEAR(ema.named_shadow()[0].second[0][0].item<double>(), 3.0 - 2.0 * std::pow(0.95, 10),
+                  1e-12);
     }
   }
-  for (size_t i = 0; i < 4; ++i) EXPECT_NEAR(ema.named_shadow()[i].second.max().item<double>(), 3.0, 1e-8);
+  for (size_t i = 0; i < 4; ++i)
+    EXPECT_NEAR(ema.named_shadow()[i].second.max().item<double>(), 3.0, 1e-8);
 }
 
 TEST(NnEma, CopyToStoreRestoreAndScopedSwap) {
@@ -493,20 +543,25 @@ TEST(NnEma, CopyToStoreRestoreAndScopedSwap) {
   ema.update(model);  // shadow = (initial + 2)/2
   std::vector<torch::Tensor> trained, averaged;
   for (const auto& p : model.parameters()) trained.push_back(p.detach().clone());
-  for (size_t i = 0; i < trained.size(); ++i) averaged.push_back(ema.named_shadow()[i].second.clone());
+  for (size_t i = 0; i < trained.size(); ++i)
+    averaged.push_back(ema.named_shadow()[i].second.clone());
 
   ema.store(model);
   ema.copy_to(model);
-  for (size_t i = 0; i < trained.size(); ++i) EXPECT_EQ(max_abs_diff(model.parameters()[i], averaged[i]), 0.0);
+  for (size_t i = 0; i < trained.size(); ++i)
+    EXPECT_EQ(max_abs_diff(model.parameters()[i], averaged[i]), 0.0);
   ema.restore(model);
-  for (size_t i = 0; i < trained.size(); ++i) EXPECT_EQ(max_abs_diff(model.parameters()[i], trained[i]), 0.0);
+  for (size_t i = 0; i < trained.size(); ++i)
+    EXPECT_EQ(max_abs_diff(model.parameters()[i], trained[i]), 0.0);
   expect_error([&] { ema.restore(model); }, "nothing stored");
 
   {
     dm::nn::UseEmaWeights scope(ema, model);
-    for (size_t i = 0; i < trained.size(); ++i) EXPECT_EQ(max_abs_diff(model.parameters()[i], averaged[i]), 0.0);
+    for (size_t i = 0; i < trained.size(); ++i)
+      EXPECT_EQ(max_abs_diff(model.parameters()[i], averaged[i]), 0.0);
   }
-  for (size_t i = 0; i < trained.size(); ++i) EXPECT_EQ(max_abs_diff(model.parameters()[i], trained[i]), 0.0);
+  for (size_t i = 0; i < trained.size(); ++i)
+    EXPECT_EQ(max_abs_diff(model.parameters()[i], trained[i]), 0.0);
 }
 
 TEST(NnEma, BuffersAreCopiedAndShadowIsNamed) {
@@ -522,9 +577,11 @@ TEST(NnEma, BuffersAreCopiedAndShadowIsNamed) {
   ASSERT_EQ(shadow.size(), names.size());
   for (size_t i = 0; i < names.size(); ++i) EXPECT_EQ(shadow[i].first, names[i]);
   for (const auto& item : model.named_buffers()) {
-    auto it = std::find_if(shadow.begin(), shadow.end(), [&](const auto& s) { return s.first == item.key(); });
+    auto it = std::find_if(shadow.begin(), shadow.end(),
+                           [&](const auto& s) { return s.first == item.key(); });
     ASSERT_NE(it, shadow.end());
-    EXPECT_EQ(max_abs_diff(it->second.to(torch::kFloat64), item.value().to(torch::kFloat64)), 0.0) << item.key();
+    EXPECT_EQ(max_abs_diff(it->second.to(torch::kFloat64), item.value().to(torch::kFloat64)), 0.0)
+        << item.key();
   }
 
   // Checkpoint round trip: a fresh EMA loads the saved shadow.
@@ -532,7 +589,9 @@ TEST(NnEma, BuffersAreCopiedAndShadowIsNamed) {
   loaded.load_shadow(shadow, ema.updates());
   EXPECT_EQ(loaded.updates(), 1);
   for (size_t i = 0; i < shadow.size(); ++i)
-    EXPECT_EQ(max_abs_diff(loaded.named_shadow()[i].second.to(torch::kFloat64), shadow[i].second.to(torch::kFloat64)), 0.0);
+    EXPECT_EQ(max_abs_diff(loaded.named_shadow()[i].second.to(torch::kFloat64),
+                           shadow[i].second.to(torch::kFloat64)),
+              0.0);
 
   // Another model is refused.
   torch::nn::Linear other(3, 2);
@@ -544,7 +603,9 @@ TEST(NnEma, BuffersAreCopiedAndShadowIsNamed) {
 // NetModel: a network behind the sampler seam
 
 // An ε-net whose label is the process time itself (identity), unscaled input.
-NetSpec identity_eps() { return {dm::Prediction::eps, TimeLabel::identity(), dm::nn::InputScaling::none}; }
+NetSpec identity_eps() {
+  return {dm::Prediction::eps, TimeLabel::identity(), dm::nn::InputScaling::none};
+}
 
 TEST(NnNetModel, RunsTheNetInTheCallersDtype) {
   torch::manual_seed(11);
@@ -556,7 +617,10 @@ TEST(NnNetModel, RunsTheNetInTheCallersDtype) {
   const auto t = torch::tensor({1.0, 2.0, 3.0, 4.0}, dm::f64());
   const auto out = model.predict(x, t);
   EXPECT_EQ(out.scalar_type(), torch::kFloat64);
-  EXPECT_LT(max_abs_diff(out, net->forward(x.to(torch::kFloat32), t.to(torch::kFloat32)).to(torch::kFloat64)), 1e-6);
+  EXPECT_LT(
+      max_abs_diff(out,
+                   net->forward(x.to(torch::kFloat32), t.to(torch::kFloat32)).to(torch::kFloat64)),
+      1e-6);
   // predict() leaves grad mode alone: a loss differentiates through it, a sampler
   // (dm::run, under inference mode) does not build a graph.
   EXPECT_TRUE(out.requires_grad());
@@ -573,7 +637,9 @@ TEST(NnNetModel, RunsTheNetInTheCallersDtype) {
   EXPECT_LT(max_abs_diff(scaled.predict(x, u), model.predict(x, 999.0 * u)), 1e-6);
 
   // Through the seam: an ε-model's score is −ε/s_t (here s = 0.5 at every t).
-  const dm::FunctionProcess half("s = 0.5", 0.0, 10.0, [](double) { return dm::Coefficients{1.0, 0.5}; });
+  const dm::FunctionProcess half("s = 0.5", 0.0, 10.0, [](double) {
+    return dm::Coefficients{1.0, 0.5};
+  });
   const auto score = dm::predict_as(dm::Prediction::score, model, half, x, t);
   EXPECT_LT(max_abs_diff(score, -out / 0.5), 1e-12);
 }
@@ -586,7 +652,8 @@ TEST(NnNetModel, WrapsAUNetWithLabelsAndAPlainCallable) {
   perturb_output_layer(net);
   NetSpec spec = identity_eps();
   spec.prediction = dm::Prediction::score;
-  NetModel model(net, spec, std::shared_ptr<const dm::Process>());  // no process needed for this spec
+  NetModel model(net, spec,
+                 std::shared_ptr<const dm::Process>());  // no process needed for this spec
   EXPECT_EQ(model.prediction(), dm::Prediction::score);
   const auto x = torch::randn({2, 1, 8, 8});
   const auto t = torch::tensor({4.f, 40.f});
@@ -604,7 +671,7 @@ TEST(NnNetModel, WrapsAUNetWithLabelsAndAPlainCallable) {
       },
       NetSpec::ddpm(), std::shared_ptr<const dm::Process>());
   EXPECT_LT(max_abs_diff(callable.predict(x, t + 1, labels), net->forward(x, t, labels)), 1e-6);
-  EXPECT_TRUE(grad_mode_seen);  // predict() does not switch gradients off …
+  EXPECT_TRUE(grad_mode_seen);                   // predict() does not switch gradients off …
   EXPECT_LT(max_abs_diff(label_seen, t), 1e-6);  // … and DDPM's label is t − 1
   {
     c10::InferenceMode inference;  // … the sampler loop does
@@ -612,7 +679,8 @@ TEST(NnNetModel, WrapsAUNetWithLabelsAndAPlainCallable) {
   }
   EXPECT_FALSE(grad_mode_seen);
   // A spec that needs the process refuses to be built without one.
-  EXPECT_THROW((void)NetModel(net, NetSpec::ncsn(50.0, 0.01), std::shared_ptr<const dm::Process>()), dm::Error);
+  EXPECT_THROW((void)NetModel(net, NetSpec::ncsn(50.0, 0.01), std::shared_ptr<const dm::Process>()),
+               dm::Error);
 }
 
 // NetSpec::ddpm: label t − 1 (the DDPM code's 0-based index), input unscaled.
@@ -628,19 +696,22 @@ TEST(NnNetModel, SpecsApplyTheirLabelAndInputScaling) {
   const auto x = torch::randn({3, 2}, dm::f64());
 
   const auto sched = dm::schedule::linear(100);
-  NetModel ddpm(NetModel::FromFunction{}, echo, NetSpec::ddpm(), std::make_shared<dm::schedule::Schedule>(sched));
+  NetModel ddpm(NetModel::FromFunction{}, echo, NetSpec::ddpm(),
+                std::make_shared<dm::schedule::Schedule>(sched));
   const auto steps = torch::tensor({1.0, 50.0, 100.0}, dm::f64());
   EXPECT_EQ(max_abs_diff(ddpm.predict(x, steps), x), 0.0);
   EXPECT_EQ(max_abs_diff(label_seen, steps - 1), 0.0);
 
   const double smax = 50.0, smin = 0.01;
-  NetModel ncsn(NetModel::FromFunction{}, echo, NetSpec::ncsn(smax, smin), std::make_shared<dm::SigmaVE>(smax));
+  NetModel ncsn(NetModel::FromFunction{}, echo, NetSpec::ncsn(smax, smin),
+                std::make_shared<dm::SigmaVE>(smax));
   const auto sigma = torch::tensor({50.0, 1.0, 0.01}, dm::f64());
   const auto out = ncsn.predict(x, sigma);
   const double span = std::log(smax / smin);
   for (int64_t i = 0; i < 3; ++i) {
     const double s = sigma[i].item<double>();
-    EXPECT_NEAR(label_seen[i].item<double>(), 999.0 * (std::log(smax) - std::log(s)) / span, 1e-9) << "row " << i;
+    EXPECT_NEAR(label_seen[i].item<double>(), 999.0 * (std::log(smax) - std::log(s)) / span, 1e-9)
+        << "row " << i;
     EXPECT_LT(max_abs_diff(out[i], x[i] / std::sqrt(1 + s * s)), 1e-14) << "row " << i;
   }
   EXPECT_NEAR(label_seen[0].item<double>(), 0.0, 1e-9);
@@ -655,7 +726,8 @@ TEST(NnNetSpec, JsonRoundTripAndLegacyDescriptions) {
        {NetSpec::ddpm(), NetSpec::ncsn(50.0, 0.01), identity_eps(),
         NetSpec{dm::Prediction::x0, TimeLabel{TimeLabel::Kind::affine, 999.0, 0.5, 1.0, 1.0},
                 dm::nn::InputScaling::unit_variance},
-        NetSpec{dm::Prediction::score, TimeLabel::log_sigma(20.0, 0.1, 1.0), dm::nn::InputScaling::none}}) {
+        NetSpec{dm::Prediction::score, TimeLabel::log_sigma(20.0, 0.1, 1.0),
+                dm::nn::InputScaling::none}}) {
     const auto j = spec.to_json();
     SCOPED_TRACE(j.dump());
     const auto back = NetSpec::from_json(nlohmann::json::parse(j.dump()));

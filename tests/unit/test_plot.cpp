@@ -70,15 +70,23 @@ class ScopedEnv {
 // A figure that uses every kind of series once.
 dm::plot::Figure every_series() {
   Vec x, y;
-  for (int i = 0; i <= 50; ++i) x.push_back(-2.0 + 0.08 * i), y.push_back(std::exp(-x.back() * x.back()));
+  for (int i = 0; i <= 50; ++i)
+    x.push_back(-2.0 + 0.08 * i), y.push_back(std::exp(-x.back() * x.back()));
   std::vector<Vec> z(20, Vec(30));
   for (size_t i = 0; i < z.size(); ++i)
-    for (size_t j = 0; j < z[i].size(); ++j) z[i][j] = std::sin(0.3 * double(i)) * std::cos(0.2 * double(j));
+    for (size_t j = 0; j < z[i].size(); ++j)
+      z[i][j] = std::sin(0.3 * double(i)) * std::cos(0.2 * double(j));
 
   dm::plot::Figure fig(2, 2, 700, 300);
   fig.suptitle("all series");
-  fig.ax(0).title("lines").line(x, y, "gauss curve").hline(0.5, "half level").linepoints(x, y, "marked");
-  fig.ax(1).histogram(x, 10, "uniform bars").points(x, y, "scatter dots", {"#123456", 1.0, 0.4, 0.3});
+  fig.ax(0)
+      .title("lines")
+      .line(x, y, "gauss curve")
+      .hline(0.5, "half level")
+      .linepoints(x, y, "marked");
+  fig.ax(1)
+      .histogram(x, 10, "uniform bars")
+      .points(x, y, "scatter dots", {"#123456", 1.0, 0.4, 0.3});
   fig.ax(2).heatmap(z, -1, 1, 0, 2, 5, "magma").equal_aspect();
   fig.ax(3).vectors(x, y, y, x, 0.2, "arrows").logy();
   return fig;

@@ -66,18 +66,22 @@ TEST(Frechet, CommutingCovariances) {
 }
 
 TEST(Frechet, NonCommutingCovariancesMatchTheGeneralFormula) {
-  const Eigen::MatrixXd a = rotation(0.3) * Eigen::Vector2d(3.0, 0.2).asDiagonal() * rotation(0.3).transpose();
-  const Eigen::MatrixXd b = rotation(1.1) * Eigen::Vector2d(0.5, 2.0).asDiagonal() * rotation(1.1).transpose();
+  const Eigen::MatrixXd a =
+      rotation(0.3) * Eigen::Vector2d(3.0, 0.2).asDiagonal() * rotation(0.3).transpose();
+  const Eigen::MatrixXd b =
+      rotation(1.1) * Eigen::Vector2d(0.5, 2.0).asDiagonal() * rotation(1.1).transpose();
   Eigen::VectorXd mu_a(2), mu_b(2);
   mu_a << 1, 2;
   mu_b << -1, 0.5;
-  const double expected = (mu_a - mu_b).squaredNorm() + a.trace() + b.trace() - 2 * sqrtm_db(a * b).trace();
+  const double expected =
+      (mu_a - mu_b).squaredNorm() + a.trace() + b.trace() - 2 * sqrtm_db(a * b).trace();
   EXPECT_NEAR(q::frechet_distance(mu_a, a, mu_b, b), expected, 1e-9);
   EXPECT_NEAR(q::frechet_distance(mu_a, a, mu_b, b), q::frechet_distance(mu_b, b, mu_a, a), 1e-9);
 }
 
 TEST(Frechet, SqrtPsdSquaresBack) {
-  const Eigen::MatrixXd a = rotation(0.7) * Eigen::Vector2d(5.0, 0.0).asDiagonal() * rotation(0.7).transpose();
+  const Eigen::MatrixXd a =
+      rotation(0.7) * Eigen::Vector2d(5.0, 0.0).asDiagonal() * rotation(0.7).transpose();
   const Eigen::MatrixXd r = q::sqrt_psd(a);
   EXPECT_LT((r * r - a).norm(), 1e-12);
   EXPECT_LT((r - r.transpose()).norm(), 1e-14);
@@ -102,7 +106,8 @@ TEST(Frechet, FromSamplesConvergesToTheExactValue) {
   const double bias_bound = 2.0 * F * (1.0 + 4.0) / double(n);
   EXPECT_NEAR(mean, exact, 4 * se + bias_bound) << "se " << se;
   // Same law: close to zero (only the O(F/N) bias), far below the distance above.
-  const double same = q::frechet_distance(torch::randn({n, F}, dm::f64()), torch::randn({n, F}, dm::f64()));
+  const double same =
+      q::frechet_distance(torch::randn({n, F}, dm::f64()), torch::randn({n, F}, dm::f64()));
   EXPECT_LT(same, 0.02);
   EXPECT_GE(same, -1e-12);
 }

@@ -67,9 +67,9 @@ TEST(Schedule, LinearHasTheDdpmEndpointsAndEvenSpacing) {
   EXPECT_EQ(s.label, "linear");
   EXPECT_EQ(s.name(), "linear");
   for (const auto* table :
-       {&s.betas, &s.alphas, &s.alpha_bar, &s.alpha_bar_prev, &s.sqrt_alpha_bar, &s.sqrt_one_minus_alpha_bar,
-        &s.posterior_variance, &s.posterior_log_variance_clipped, &s.posterior_mean_coef1,
-        &s.posterior_mean_coef2}) {
+       {&s.betas, &s.alphas, &s.alpha_bar, &s.alpha_bar_prev, &s.sqrt_alpha_bar,
+        &s.sqrt_one_minus_alpha_bar, &s.posterior_variance, &s.posterior_log_variance_clipped,
+        &s.posterior_mean_coef1, &s.posterior_mean_coef2}) {
     EXPECT_EQ(table->sizes(), (std::vector<int64_t>{1000}));
     EXPECT_EQ(table->scalar_type(), torch::kFloat64);
   }
@@ -95,7 +95,8 @@ TEST(Schedule, LinearReproducesThePublishedAlphaBar) {
 }
 
 TEST(Schedule, TablesFollowFromTheBetas) {
-  for (const auto& s : {sc::linear(), sc::cosine(), sc::linear_rescaled(50), sc::linear(7, 0.05, 0.6)}) {
+  for (const auto& s :
+       {sc::linear(), sc::cosine(), sc::linear_rescaled(50), sc::linear(7, 0.05, 0.6)}) {
     SCOPED_TRACE(s.label + " T=" + std::to_string(s.T));
     const auto r = reference(s);
     EXPECT_LT((s.alphas - (1.0 - s.betas)).abs().max().item<double>(), 1e-16);
@@ -103,7 +104,8 @@ TEST(Schedule, TablesFollowFromTheBetas) {
     expect_rel(s.alpha_bar_prev, r.alpha_bar_prev, 1e-12, "alpha_bar_prev");
     EXPECT_EQ(at(s.alpha_bar_prev, 0), 1.0);  // ᾱ_0 = 1 exactly
     EXPECT_LT((s.sqrt_alpha_bar.pow(2) - s.alpha_bar).abs().max().item<double>(), 1e-15);
-    EXPECT_LT((s.sqrt_one_minus_alpha_bar.pow(2) + s.alpha_bar - 1.0).abs().max().item<double>(), 1e-15);
+    EXPECT_LT((s.sqrt_one_minus_alpha_bar.pow(2) + s.alpha_bar - 1.0).abs().max().item<double>(),
+              1e-15);
     expect_rel(s.posterior_variance, r.post_var, 1e-12, "posterior_variance");
     expect_rel(s.posterior_mean_coef1, r.coef1, 1e-12, "posterior_mean_coef1");
     expect_rel(s.posterior_mean_coef2, r.coef2, 1e-12, "posterior_mean_coef2");
@@ -120,7 +122,8 @@ TEST(Schedule, PosteriorVarianceIsClippedAtTheFirstStep) {
   for (const auto& s : {sc::linear(), sc::cosine()}) {
     SCOPED_TRACE(s.label);
     EXPECT_EQ(at(s.posterior_variance, 0), 0.0);
-    EXPECT_NEAR(at(s.posterior_log_variance_clipped, 0), std::log(at(s.posterior_variance, 1)), 1e-12);
+    EXPECT_NEAR(at(s.posterior_log_variance_clipped, 0), std::log(at(s.posterior_variance, 1)),
+                1e-12);
     const auto rest = s.posterior_log_variance_clipped.slice(0, 1);
     EXPECT_LT((rest - s.posterior_variance.slice(0, 1).log()).abs().max().item<double>(), 1e-12);
     // 0 < β̃_t < β_t for t ≥ 2: (1 − ᾱ_{t−1})/(1 − ᾱ_t) < 1.
@@ -169,7 +172,8 @@ TEST(Schedule, LinearRescaledKeepsTheFinalSignalSmall) {
   EXPECT_NEAR(at(s.betas, 0), 0.002, 1e-16);
   EXPECT_NEAR(at(s.betas, 49), 0.4, 1e-15);
   EXPECT_NEAR(at(s.alpha_bar, 49), 7.74476569922673e-06, 7.74e-6 * 1e-12);
-  EXPECT_LT((sc::linear_rescaled(1000).betas - sc::linear().betas).abs().max().item<double>(), 1e-16);
+  EXPECT_LT((sc::linear_rescaled(1000).betas - sc::linear().betas).abs().max().item<double>(),
+            1e-16);
   EXPECT_THROW(sc::linear_rescaled(20), dm::Error);  // β_T would be 1
 }
 
@@ -242,7 +246,8 @@ TEST(Schedule, MovesToADevice) {
   const auto x = torch::zeros({2, 1, 4, 4}, torch::TensorOptions(torch::kFloat32).device(cuda));
   const auto coef = sc::extract_like(g.sqrt_alpha_bar, t, x);
   EXPECT_EQ(coef.device(), cuda);
-  EXPECT_FLOAT_EQ(coef.cpu()[1][0][0][0].item<float>(), static_cast<float>(at(s.sqrt_alpha_bar, 99)));
+  EXPECT_FLOAT_EQ(coef.cpu()[1][0][0][0].item<float>(),
+                  static_cast<float>(at(s.sqrt_alpha_bar, 99)));
   EXPECT_EQ(g.at(4).a, at(s.sqrt_alpha_bar, 3));
 }
 

@@ -54,7 +54,9 @@ using dm_test::tensor;
 
 at::Generator generator(uint64_t seed) { return dm::make_generator(seed); }
 double at(const torch::Tensor& v, int64_t i) { return v[i].item<double>(); }
-double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) { return (a - b).abs().max().item<double>(); }
+double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {
+  return (a - b).abs().max().item<double>();
+}
 std::string sci(double v) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.3g", v);
@@ -69,7 +71,8 @@ GaussianMixture two_modes() {
 
 // Three 2D components with full covariances (as in test_ddpm.cpp).
 GaussianMixture three_modes() {
-  return GaussianMixture(tensor({0.5, 0.3, 0.2}, {3}), tensor({-2.5, 0.0, 1.5, 2.0, 1.5, -2.0}, {3, 2}),
+  return GaussianMixture(tensor({0.5, 0.3, 0.2}, {3}),
+                         tensor({-2.5, 0.0, 1.5, 2.0, 1.5, -2.0}, {3, 2}),
                          tensor({0.30, 0.10, 0.10, 0.20,    //
                                  0.25, -0.10, -0.10, 0.35,  //
                                  0.15, 0.00, 0.00, 0.15},
@@ -131,7 +134,8 @@ void expect_chain_has_the_marginals(const dm::Process& process, const std::vecto
     const double a = process.a(tt).item<double>(), s = process.s(tt).item<double>();
     // The closed form is marginal_sample's: x_t = a x_0 + s ε.
     const auto eps = tensor({0.3, -1.1}, {1, 2});
-    EXPECT_LT(max_abs_diff(dm::marginal_sample(process, x0.slice(0, 0, 1), tt, eps), a * x0.slice(0, 0, 1) + s * eps),
+    EXPECT_LT(max_abs_diff(dm::marginal_sample(process, x0.slice(0, 0, 1), tt, eps),
+                           a * x0.slice(0, 0, 1) + s * eps),
               1e-15);
     const auto m = x.mean(0);
     const auto sq = (x - m).pow(2);
@@ -167,7 +171,8 @@ TEST(SeamForwardKernel, SigmaVeKernelIsTheOldVeChain) {
   for (size_t k = 1; k < levels.size(); ++k) {
     const auto kernel = ve.transition(levels[k - 1], levels[k]);
     EXPECT_EQ(kernel.a, 1.0);
-    EXPECT_NEAR(kernel.s, std::sqrt(levels[k] * levels[k] - levels[k - 1] * levels[k - 1]), 1e-12) << "level " << k;
+    EXPECT_NEAR(kernel.s, std::sqrt(levels[k] * levels[k] - levels[k - 1] * levels[k - 1]), 1e-12)
+        << "level " << k;
   }
   // Iterated from x_0: x_0 + σ_k z at every level.
   auto gen = generator(4);
@@ -180,8 +185,9 @@ TEST(SeamForwardKernel, SigmaVeKernelIsTheOldVeChain) {
 // ncsn::annealed_langevin before the seam: for each level i, α = ε σ_i²/σ_L²;
 // T times: z = randn(gen) first, then x ← x + ½α·score(x, σ_i) + √α·z; and
 // optionally a final x + σ_L²·score(x, σ_L).
-torch::Tensor old_annealed_langevin(dm::Model& score_model, torch::Tensor x, const dm::ncsn::Sigmas& sigmas,
-                                    int64_t T, double step_lr, bool denoise, at::Generator& gen) {
+torch::Tensor old_annealed_langevin(dm::Model& score_model, torch::Tensor x,
+                                    const dm::ncsn::Sigmas& sigmas, int64_t T, double step_lr,
+                                    bool denoise, at::Generator& gen) {
   const int64_t n = x.size(0);
   const double smin = sigmas.min();
   for (int i = 0; i < sigmas.levels(); ++i) {
@@ -189,7 +195,8 @@ torch::Tensor old_annealed_langevin(dm::Model& score_model, torch::Tensor x, con
     const double alpha = step_lr * r * r;
     for (int64_t k = 1; k <= T; ++k) {
       const auto z = torch::randn(x.sizes(), gen, x.options());
-      x = x + 0.5 * alpha * score_model.predict(x, torch::full({n}, sigmas.values[i], x.options())) +
+      x = x +
+          0.5 * alpha * score_model.predict(x, torch::full({n}, sigmas.values[i], x.options())) +
           std::sqrt(alpha) * z;
     }
   }
@@ -199,7 +206,8 @@ torch::Tensor old_annealed_langevin(dm::Model& score_model, torch::Tensor x, con
 
 TEST(SeamAnnealedLangevin, EqualsTheOldAlgorithmBitForBit) {
   const auto sigmas = dm::ncsn::geometric(3.0, 0.1, 5);
-  auto score_model = PerturbedMixture(two_modes(), dm::ncsn::process(sigmas), dm::Prediction::score);
+  auto score_model =
+      PerturbedMixture(two_modes(), dm::ncsn::process(sigmas), dm::Prediction::score);
   for (bool denoise : {false, true}) {
     SCOPED_TRACE(denoise ? "denoise" : "no denoise");
     auto g0 = generator(5);
@@ -211,7 +219,8 @@ TEST(SeamAnnealedLangevin, EqualsTheOldAlgorithmBitForBit) {
     auto g = generator(6), g_run = generator(6), g_ref = generator(6);
     const auto got = dm::ncsn::annealed_langevin(score_model, x0, sigmas, g, o);
     // The same step driven by dm::run over σ_1 … σ_L, 0.
-    const auto step = dm::ncsn::annealed_langevin_step(std::make_shared<dm::SigmaVE>(sigmas.max()), sigmas.min(), o);
+    const auto step = dm::ncsn::annealed_langevin_step(std::make_shared<dm::SigmaVE>(sigmas.max()),
+                                                       sigmas.min(), o);
     const auto run = dm::run(score_model, step, x0, dm::append(sigmas.values, 0.0), g_run);
     const auto want = old_annealed_langevin(score_model, x0, sigmas, 7, 0.02, denoise, g_ref);
     EXPECT_LT(max_abs_diff(got, want), 1e-12);
@@ -228,7 +237,8 @@ TEST(SeamAnnealedLangevin, EqualsTheOldAlgorithmBitForBit) {
 // difference is the round-off of that conversion (values O(1–100), 1e-12).
 TEST(SeamAnnealedLangevin, AnEpsModelGivesTheSameChain) {
   const auto sigmas = dm::ncsn::geometric(3.0, 0.1, 4);
-  auto score_model = PerturbedMixture(two_modes(), dm::ncsn::process(sigmas), dm::Prediction::score);
+  auto score_model =
+      PerturbedMixture(two_modes(), dm::ncsn::process(sigmas), dm::Prediction::score);
   auto eps_model = PerturbedMixture(two_modes(), dm::ncsn::process(sigmas), dm::Prediction::eps);
   auto g0 = generator(7);
   const auto x0 = sigmas.max() * dm::randn({32, 2}, g0, dm::f64());
@@ -251,16 +261,17 @@ TEST(SeamAnnealedLangevin, AnEpsModelGivesTheSameChain) {
 // mean as μ̃(x_t, x̂_0) instead — the same number up to round-off (see
 // test_ddpm.cpp); x̂_0 = x_t/√ᾱ_T amplifies round-off by 1/√ᾱ_T ≈ 360 (T = 50)
 // and ≈ 2000 (cosine, T = 100), still ≲ 1e-12 on these O(1) values; so 1e-10.
-torch::Tensor algorithm2(dm::Model& eps_model, const sc::Schedule& s, torch::Tensor x, dd::Variance variance,
-                         at::Generator& gen) {
+torch::Tensor algorithm2(dm::Model& eps_model, const sc::Schedule& s, torch::Tensor x,
+                         dd::Variance variance, at::Generator& gen) {
   const int64_t n = x.size(0);
   for (int64_t t = s.T; t >= 1; --t) {
     const double beta = at(s.betas, t - 1), ab = at(s.alpha_bar, t - 1);
     const auto eps = eps_model.predict(x, torch::full({n}, double(t), x.options()));
     x = (x - beta / std::sqrt(1 - ab) * eps) / std::sqrt(1 - beta);
     if (t > 1) {
-      const double log_var =
-          variance == dd::Variance::fixedlarge ? std::log(beta) : at(s.posterior_log_variance_clipped, t - 1);
+      const double log_var = variance == dd::Variance::fixedlarge
+                                 ? std::log(beta)
+                                 : at(s.posterior_log_variance_clipped, t - 1);
       x = x + std::exp(0.5 * log_var) * torch::randn(x.sizes(), gen, x.options());
     }
   }
@@ -305,11 +316,13 @@ TEST(SeamDdpm, RespacedSamplingIsThePosteriorOfTheGrid) {
   auto x = x_T;
   for (size_t i = 0; i + 1 < grid.size(); ++i) {
     const double t = grid[i], tn = grid[i + 1];
-    const double ab = at(s.alpha_bar, int64_t(t) - 1), ab_n = tn == 0 ? 1.0 : at(s.alpha_bar, int64_t(tn) - 1);
+    const double ab = at(s.alpha_bar, int64_t(t) - 1),
+                 ab_n = tn == 0 ? 1.0 : at(s.alpha_bar, int64_t(tn) - 1);
     const auto eps = model.predict(x, torch::full({32}, t, dm::f64()));
     const auto x0 = (x - std::sqrt(1 - ab) * eps) / std::sqrt(ab);
     const double kernel = 1 - ab / ab_n;  // s²_{t|t'}
-    const auto mean = std::sqrt(ab_n) * kernel / (1 - ab) * x0 + std::sqrt(ab / ab_n) * (1 - ab_n) / (1 - ab) * x;
+    const auto mean =
+        std::sqrt(ab_n) * kernel / (1 - ab) * x0 + std::sqrt(ab / ab_n) * (1 - ab_n) / (1 - ab) * x;
     x = tn == 0 ? mean : mean + std::sqrt(kernel) * torch::randn({32, 2}, g_ref, dm::f64());
   }
   // Round-off of 1 − ᾱ (≈ 1e-16 on O(1) values), amplified by x̂_0's 1/√ᾱ_T ≈ 157.
@@ -345,7 +358,8 @@ TEST(SeamNfe, EveryStepReportsItsEvaluationsAndRunSumsThem) {
     CountingModel model(exact);
     NfeLog log;
     auto gen = generator(13);
-    const auto r = dm::run(model, dd::ancestral(s), x, dm::integer_grid(s.T), gen, {}, log.options());
+    const auto r =
+        dm::run(model, dd::ancestral(s), x, dm::integer_grid(s.T), gen, {}, log.options());
     EXPECT_EQ(r.steps, 30);
     EXPECT_EQ(log.per_step, std::vector<int64_t>(30, 1));
     EXPECT_EQ(r.nfe, 30);
@@ -365,7 +379,8 @@ TEST(SeamNfe, EveryStepReportsItsEvaluationsAndRunSumsThem) {
     o.step_lr = 0.01;
     o.denoise = denoise;
     auto gen = generator(14);
-    const auto step = dm::ncsn::annealed_langevin_step(std::make_shared<dm::SigmaVE>(3.0), sigmas.min(), o);
+    const auto step =
+        dm::ncsn::annealed_langevin_step(std::make_shared<dm::SigmaVE>(3.0), sigmas.min(), o);
     const auto r = dm::run(model, step, x, dm::append(sigmas.values, 0.0), gen, {}, log.options());
     EXPECT_EQ(log.per_step, (std::vector<int64_t>{6, 6, 6, denoise ? 7 : 6}));
     EXPECT_EQ(r.nfe, log.sum());
@@ -377,8 +392,8 @@ TEST(SeamNfe, EveryStepReportsItsEvaluationsAndRunSumsThem) {
     CountingModel model(gm);
     NfeLog log;
     auto gen = generator(15);
-    const auto r = dm::run(model, dm::langevin::make_ula_step(0.01), x, dm::uniform_grid(0, 5, 5), gen, {},
-                           log.options());
+    const auto r = dm::run(model, dm::langevin::make_ula_step(0.01), x, dm::uniform_grid(0, 5, 5),
+                           gen, {}, log.options());
     EXPECT_EQ(log.per_step, std::vector<int64_t>(5, 1));
     EXPECT_EQ(r.nfe, 5);
     EXPECT_EQ(model.calls, 5);
@@ -389,8 +404,8 @@ TEST(SeamNfe, EveryStepReportsItsEvaluationsAndRunSumsThem) {
     NfeLog log;
     auto gen = generator(16);
     auto accepted = std::make_shared<torch::Tensor>();
-    const auto step = dm::langevin::make_mala_step([&](const torch::Tensor& v) { return gm.log_prob(v); }, 0.05, 1.0,
-                                                   accepted);
+    const auto step = dm::langevin::make_mala_step(
+        [&](const torch::Tensor& v) { return gm.log_prob(v); }, 0.05, 1.0, accepted);
     const auto r = dm::run(model, step, x, dm::uniform_grid(0, 4, 4), gen, {}, log.options());
     EXPECT_EQ(log.per_step, std::vector<int64_t>(4, 3));
     EXPECT_EQ(r.nfe, 12);
@@ -421,7 +436,8 @@ TEST(SeamParam, ConvertRoundTripsScoreEpsAndX0) {
     for (auto to : kinds) {
       const auto there = dm::convert(out, from, to, x, a, s);
       const auto back = dm::convert(there, to, from, x, a, s);
-      EXPECT_LT(max_abs_diff(back, out), 1e-11) << dm::to_string(from) << " → " << dm::to_string(to);
+      EXPECT_LT(max_abs_diff(back, out), 1e-11)
+          << dm::to_string(from) << " → " << dm::to_string(to);
       // Through the third kind and back gives the same.
       for (auto via : kinds) {
         const auto chain = dm::convert(dm::convert(there, to, via, x, a, s), via, from, x, a, s);
@@ -439,7 +455,8 @@ TEST(SeamParam, ConvertRoundTripsScoreEpsAndX0) {
   // Numbers (Coefficients) and 0-dim tensors give the same as per-row tensors.
   const dm::Coefficients c{0.7, 0.4};
   EXPECT_LT(max_abs_diff(dm::convert(out, P::score, P::x0, x, c),
-                         dm::convert(out, P::score, P::x0, x, torch::full_like(a, 0.7), torch::full_like(s, 0.4))),
+                         dm::convert(out, P::score, P::x0, x, torch::full_like(a, 0.7),
+                                     torch::full_like(s, 0.4))),
             1e-15);
   EXPECT_TRUE(torch::equal(dm::convert(out, P::eps, P::eps, x, c), out));
   EXPECT_EQ(dm::prediction_from_string(dm::to_string(P::x0)), P::x0);
@@ -459,7 +476,9 @@ TEST(SeamParam, PredictAsUsesTheProcessCoefficients) {
   const auto a = dm::per_row(s.a(t), x), sd = dm::per_row(s.s(t), x);
   // x̂_0-model → ε, and ε-model → x̂_0: both the convert() of the other's answer.
   EXPECT_LT(max_abs_diff(dm::predict_as(dm::Prediction::eps, x0_model, s, x, t), eps), 1e-10);
-  EXPECT_LT(max_abs_diff(dm::predict_as(dm::Prediction::x0, eps_model, s, x, t), (x - sd * eps) / a), 1e-12);
+  EXPECT_LT(
+      max_abs_diff(dm::predict_as(dm::Prediction::x0, eps_model, s, x, t), (x - sd * eps) / a),
+      1e-12);
   EXPECT_LT(max_abs_diff(dm::predict_as(dm::Prediction::score, eps_model, s, x, 17.0),
                          -eps_model.predict(x, torch::full({6}, 17.0, dm::f64())) / s.at(17.0).s),
             1e-12);
@@ -488,7 +507,8 @@ TEST(SeamSchedule, AtIsTheTablesAndInterpolatesLogAlphaBar) {
     }
     for (int64_t k : {int64_t(0), int64_t(1), int64_t(7), s.T / 2, s.T - 1}) {
       const auto lo = s.at(double(k)), hi = s.at(double(k + 1));
-      const double log_lo = k == 0 ? 0.0 : std::log(at(s.alpha_bar, k - 1)), log_hi = std::log(at(s.alpha_bar, k));
+      const double log_lo = k == 0 ? 0.0 : std::log(at(s.alpha_bar, k - 1)),
+                   log_hi = std::log(at(s.alpha_bar, k));
       for (double w : {0.25, 0.5, 0.9}) {
         const auto c = s.at(double(k) + w);
         EXPECT_LT(c.a, lo.a) << k << " + " << w;
@@ -518,9 +538,10 @@ TEST(SeamSchedule, PosteriorIsTheGeneralFormula) {
     for (int64_t t = 1; t <= s.T; ++t) {
       const auto table = s.posterior(double(t), double(t - 1));
       const auto general = s.dm::Process::posterior(double(t), double(t - 1));
-      const double err = std::max({std::abs(table.c_x0 - general.c_x0), std::abs(table.c_xt - general.c_xt),
-                                   std::abs(table.variance - general.variance),
-                                   std::abs(table.kernel_variance - general.kernel_variance)});
+      const double err =
+          std::max({std::abs(table.c_x0 - general.c_x0), std::abs(table.c_xt - general.c_xt),
+                    std::abs(table.variance - general.variance),
+                    std::abs(table.kernel_variance - general.kernel_variance)});
       worst = std::max(worst, err);
       ASSERT_LT(err, 1e-12) << "t = " << t;
       if (t >= 2) {
@@ -557,7 +578,8 @@ TEST(SeamSchedule, RespacedPosteriorIsAValidGaussian) {
         EXPECT_GT(p.c_x0, 0.0) << t << " → " << tn;
         EXPECT_GT(p.c_xt, 0.0) << t << " → " << tn;
         EXPECT_NEAR(p.c_x0 + p.c_xt * now.a, next.a, 1e-12) << t << " → " << tn;
-        EXPECT_NEAR(p.c_xt * p.c_xt * now.s * now.s + p.variance, next.s * next.s, 1e-12) << t << " → " << tn;
+        EXPECT_NEAR(p.c_xt * p.c_xt * now.s * now.s + p.variance, next.s * next.s, 1e-12)
+            << t << " → " << tn;
         // The kernel variance is the forward kernel's from t' to t.
         const auto kernel = s.transition(tn, t);
         EXPECT_NEAR(p.kernel_variance, kernel.s * kernel.s, 1e-12) << t << " → " << tn;
@@ -572,7 +594,8 @@ TEST(SeamSchedule, RespacedPosteriorIsAValidGaussian) {
 
 TEST(SeamRun, GridsAndTheLoop) {
   EXPECT_EQ(dm::integer_grid(3), (std::vector<double>{3, 2, 1, 0}));
-  EXPECT_EQ(dm::respaced_grid(10, 4), (std::vector<double>{10, 8, 5, 3, 0}));  // rounded, from T down to 0
+  EXPECT_EQ(dm::respaced_grid(10, 4),
+            (std::vector<double>{10, 8, 5, 3, 0}));  // rounded, from T down to 0
   EXPECT_EQ(dm::respaced_grid(5, 5), dm::integer_grid(5));
   EXPECT_EQ(dm::uniform_grid(1.0, 0.0, 4), (std::vector<double>{1.0, 0.75, 0.5, 0.25, 0.0}));
   EXPECT_EQ(dm::append({3.0, 2.0}, 0.0), (std::vector<double>{3.0, 2.0, 0.0}));
@@ -582,8 +605,8 @@ TEST(SeamRun, GridsAndTheLoop) {
 
   // A step that adds t to x and reports x + 100 as its mean: run() applies it over
   // consecutive pairs, calls back once per step, and with return_mean ends on the mean.
-  dm::Step step = [](dm::Model&, const torch::Tensor& x, double t, double t_next, const dm::Condition& c,
-                     at::Generator&) {
+  dm::Step step = [](dm::Model&, const torch::Tensor& x, double t, double t_next,
+                     const dm::Condition& c, at::Generator&) {
     dm::StepResult r;
     r.x = x + t + (c.labels.defined() ? 1000.0 : 0.0);
     r.mean = r.x + 100.0;

@@ -48,7 +48,7 @@ GaussianMixture mixture_1d() {
 // 2D mixture with full, non-isotropic covariances; eigenvalues in [0.1, 1.4].
 GaussianMixture mixture_2d(std::vector<int64_t> groups = {}) {
   return GaussianMixture(tensor({0.5, 0.3, 0.2}, {3}), tensor({-2, 0, 1, 1.5, 2, -1}, {3, 2}),
-                         tensor({1.0, 0.6, 0.6, 0.5,  //
+                         tensor({1.0, 0.6, 0.6, 0.5,    //
                                  0.3, -0.2, -0.2, 0.8,  //
                                  0.6, 0.0, 0.0, 0.1},
                                 {3, 2, 2}),
@@ -223,7 +223,8 @@ TEST(ToyGaussianMixture, EigenScoreEqualsTorchScore) {
     ASSERT_EQ(se.cols(), D);
     double err = 0;
     for (int64_t i = 0; i < N; ++i)
-      for (int64_t j = 0; j < D; ++j) err = std::max(err, std::abs(se(i, j) - st[i][j].item<double>()));
+      for (int64_t j = 0; j < D; ++j)
+        err = std::max(err, std::abs(se(i, j) - st[i][j].item<double>()));
     EXPECT_LT(err, 1e-10);
   }
 }
@@ -456,12 +457,14 @@ TEST(ToyGaussianMixture, PosteriorDensityIsBayesRule) {
   const auto log_prior =
       torch::logsumexp(hand_component_log_probs(gm.weights(), gm.means(), gm.covs(), x), 1);
   const auto Ax = x.mm(A.t());  // [50, 1]
-  const auto log_lik = -0.5 * (Ax - y).pow(2).sum(1) / (sy * sy) - 0.5 * std::log(2 * kPi * sy * sy);
+  const auto log_lik =
+      -0.5 * (Ax - y).pow(2).sum(1) / (sy * sy) - 0.5 * std::log(2 * kPi * sy * sy);
   std::vector<torch::Tensor> terms;
   for (int64_t k = 0; k < 3; ++k) {
     const auto m = A.mm(gm.means()[k].unsqueeze(1)).reshape({1, 1});
     const auto c = A.mm(gm.covs()[k]).mm(A.t()) + sy * sy;
-    terms.push_back(std::log(gm.weights()[k].item<double>()) + gaussian_log_pdf(y.view({1, 1}), m, c));
+    terms.push_back(std::log(gm.weights()[k].item<double>()) +
+                    gaussian_log_pdf(y.view({1, 1}), m, c));
   }
   const double log_py = torch::logsumexp(torch::cat(terms), 0).item<double>();
   EXPECT_LT(max_abs_diff(post.log_prob(x), log_prior + log_lik - log_py), 1e-10);
@@ -551,10 +554,12 @@ TEST(ToyPerturbedMixture, VpScoreEpsAndX0RowsEqualPerturbVp) {
     // ε = −s · score
     EXPECT_LT(max_abs_diff(eps.index({Slice(i, i + 1)}), -s * want), 1e-12) << "row " << i;
     // x̂_0 = (x + s² · score)/a (Tweedie); a ≥ e^{−3}, so 1e-12 · 20.
-    EXPECT_LT(max_abs_diff(x0.index({Slice(i, i + 1)}), (xi + s * s * want) / a), 2e-11) << "row " << i;
+    EXPECT_LT(max_abs_diff(x0.index({Slice(i, i + 1)}), (xi + s * s * want) / a), 2e-11)
+        << "row " << i;
   }
   // The same model through a shared process pointer.
-  PerturbedMixture shared(mixture_2d(), std::make_shared<const dm::FunctionProcess>(vp), dm::Prediction::eps);
+  PerturbedMixture shared(mixture_2d(), std::make_shared<const dm::FunctionProcess>(vp),
+                          dm::Prediction::eps);
   EXPECT_LT(max_abs_diff(shared.predict(x, t), eps), 1e-15);
   EXPECT_THROW(PerturbedMixture(mixture_2d(), std::shared_ptr<const dm::Process>()), dm::Error);
 }
@@ -601,8 +606,8 @@ TEST(ToyRingMixture, VerticesOfARegularPolygon) {
 
 TEST(ToyDatasets, ShapesAndFiniteness) {
   auto gen = generator(60);
-  for (const auto& x : {dm::toy::moons(300, gen), dm::toy::swiss_roll(300, gen), dm::toy::rings(300, gen),
-                        dm::toy::checkerboard(300, gen)}) {
+  for (const auto& x : {dm::toy::moons(300, gen), dm::toy::swiss_roll(300, gen),
+                        dm::toy::rings(300, gen), dm::toy::checkerboard(300, gen)}) {
     ASSERT_EQ(x.sizes(), (std::vector<int64_t>{300, 2}));
     EXPECT_EQ(x.scalar_type(), torch::kFloat64);
     EXPECT_TRUE(torch::isfinite(x).all().item<bool>());
@@ -633,7 +638,8 @@ void expect_checkerboard(int64_t squares) {
   EXPECT_GE(x.min().item<double>(), -2.0);
   EXPECT_LE(x.max().item<double>(), 2.0);
   const double c = 4.0 / static_cast<double>(squares);
-  const auto cell = ((x + 2.0) / c).floor().clamp(0, static_cast<double>(squares - 1)).to(torch::kLong);
+  const auto cell =
+      ((x + 2.0) / c).floor().clamp(0, static_cast<double>(squares - 1)).to(torch::kLong);
   const auto i = cell.select(1, 0), j = cell.select(1, 1);
   EXPECT_EQ(((i + j).remainder(2) != 0).sum().item<int64_t>(), 0) << "samples on white squares";
   const int64_t black = (squares * squares + 1) / 2;
@@ -700,7 +706,8 @@ TEST(ToyDoubleWell, CdfIsTheRunningIntegral) {
     const DoubleWell dw(tau);
     const auto p = dw.log_prob(x).exp().reshape(-1);
     const auto running =
-        torch::cat({torch::zeros({1}, dm::f64()), torch::cumsum(0.5 * h * (p.slice(0, 1) + p.slice(0, 0, -1)), 0)});
+        torch::cat({torch::zeros({1}, dm::f64()),
+                    torch::cumsum(0.5 * h * (p.slice(0, 1) + p.slice(0, 0, -1)), 0)});
     const auto F = dw.cdf(x).reshape(-1);
     EXPECT_NEAR(F[0].item<double>(), 0.0, 1e-10) << "tau " << tau;
     EXPECT_NEAR(F[-1].item<double>(), 1.0, 1e-10) << "tau " << tau;
@@ -722,8 +729,12 @@ TEST(ToyDoubleWell, SamplesPassKolmogorovSmirnov) {
   const DoubleWell dw1(1.0), dw5(5.0);
   const auto x1 = dw1.sample(n, gen);
   ASSERT_EQ(x1.sizes(), (std::vector<int64_t>{n, 1}));
-  auto cdf1 = [&](const torch::Tensor& v) { return dw1.cdf(v.reshape({-1, 1})).reshape(v.sizes()); };
-  auto cdf5 = [&](const torch::Tensor& v) { return dw5.cdf(v.reshape({-1, 1})).reshape(v.sizes()); };
+  auto cdf1 = [&](const torch::Tensor& v) {
+    return dw1.cdf(v.reshape({-1, 1})).reshape(v.sizes());
+  };
+  auto cdf5 = [&](const torch::Tensor& v) {
+    return dw5.cdf(v.reshape({-1, 1})).reshape(v.sizes());
+  };
   EXPECT_LT(dm::metrics::ks_statistic(x1.reshape(-1), cdf1), crit);
   EXPECT_LT(dm::metrics::ks_statistic(dw5.sample(n, gen).reshape(-1), cdf5), crit);
   const auto grid = torch::linspace(-4, 4, 8001, dm::f64());

@@ -90,7 +90,8 @@ TEST(Train, WarmupIsLinearThenConstant) {
 }
 
 TEST(Train, ConfigDifferencesNameTheFields) {
-  nlohmann::json a = {{"base", 32}, {"mults", {1, 2}}}, b = {{"base", 64}, {"mults", {1, 2}}, {"extra", 1}};
+  nlohmann::json a = {{"base", 32}, {"mults", {1, 2}}},
+                 b = {{"base", 64}, {"mults", {1, 2}}, {"extra", 1}};
   const auto d = dm::train::config_differences(a, b);
   ASSERT_EQ(d.size(), 2u);
   EXPECT_EQ(d[0], "base: 32 vs 64");
@@ -163,7 +164,8 @@ TEST(Train, TruncatedCheckpointIsAClearError) {
 TEST(Train, CheckpointOfAnotherConfigurationIsRefused) {
   const auto dir = dm_test::fresh_dir("train_config");
   Regression r;
-  Trainer(r.net, r.config, small_config(10), torch::kCPU).run([&](int64_t s) { return r.loss(s); }, dir / "c.pt");
+  Trainer(r.net, r.config, small_config(10), torch::kCPU)
+      .run([&](int64_t s) { return r.loss(s); }, dir / "c.pt");
   Regression other;
   other.config["in"] = 4;
   Trainer trainer(other.net, other.config, small_config(10), torch::kCPU);
@@ -202,10 +204,12 @@ TEST(Train, NanLossStopsAndKeepsTheLastCheckpoint) {
   const auto ckpt = dir / "c.pt";
   std::string saved;
   try {
-    trainer.run([&](int64_t s) {
-      if (s == 15) saved = read_bytes(ckpt);  // the step-10 checkpoint
-      return s == 15 ? r.loss(s) * std::nan("") : r.loss(s);
-    }, ckpt);
+    trainer.run(
+        [&](int64_t s) {
+          if (s == 15) saved = read_bytes(ckpt);  // the step-10 checkpoint
+          return s == 15 ? r.loss(s) * std::nan("") : r.loss(s);
+        },
+        ckpt);
     ADD_FAILURE() << "a NaN loss must stop training";
   } catch (const dm::Error& e) {
     EXPECT_NE(std::string(e.what()).find("NaN at step 15"), std::string::npos) << e.what();
@@ -221,10 +225,13 @@ TEST(Train, CtrlCSavesAndStops) {
   const auto dir = dm_test::fresh_dir("train_sigint");
   Regression r;
   Trainer trainer(r.net, r.config, small_config(50), torch::kCPU);
-  EXPECT_THROW(trainer.run([&](int64_t s) {
-    if (s == 13) std::raise(SIGINT);
-    return r.loss(s);
-  }, dir / "c.pt"), dm::train::Interrupted);
+  EXPECT_THROW(trainer.run(
+                   [&](int64_t s) {
+                     if (s == 13) std::raise(SIGINT);
+                     return r.loss(s);
+                   },
+                   dir / "c.pt"),
+               dm::train::Interrupted);
   EXPECT_EQ(dm::train::read_checkpoint_info(dir / "c.pt")["step"], 13);
   // The handler is removed after the run: SIGINT's previous disposition is back.
   auto previous = std::signal(SIGINT, SIG_DFL);
@@ -270,8 +277,8 @@ TEST(Train, FinishTrainingExportsWhatLoadShippedReadsBack) {
   Regression r;
   Trainer trainer(r.net, r.config, small_config(20), torch::kCPU);
   const auto result = trainer.run([&](int64_t s) { return r.loss(s); }, dir / "c.pt");
-  const auto manifest = dm::app::finish_training(trainer, *r.net, r.config, result, 32, ch, metrics, "w.pt",
-                                                 "mean squared error");
+  const auto manifest = dm::app::finish_training(trainer, *r.net, r.config, result, 32, ch, metrics,
+                                                 "w.pt", "mean squared error");
   // The net now holds the EMA weights, as load_weights reads them from the checkpoint.
   Regression ema(7);
   dm::train::load_weights(*ema.net, r.config, dir / "c.pt");
@@ -283,7 +290,8 @@ TEST(Train, FinishTrainingExportsWhatLoadShippedReadsBack) {
   fs::remove(ch.out("loss.svg"));
 
   Regression back(8);
-  const auto read = dm::app::load_shipped(*back.net, r.config, ch.out("w.pt"), ch, metrics, "mean squared error");
+  const auto read =
+      dm::app::load_shipped(*back.net, r.config, ch.out("w.pt"), ch, metrics, "mean squared error");
   EXPECT_TRUE(torch::allclose(back.net->weight, r.net->weight, 1e-3, 1e-3));  // float16 in the file
   EXPECT_EQ(read["steps"], 20);
   EXPECT_TRUE(fs::exists(ch.out("loss.svg"))) << "the manifest's loss curve is drawn again";

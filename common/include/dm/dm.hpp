@@ -1,5 +1,7 @@
 // dm/dm.hpp — the whole library in one include (for notebooks and quick experiments).
 // Chapters include what they use, layer by layer; the layers, lowest first: base, diffusion, nn, data, methods, app.
+// The chapter-program headers of dm/app (cli, metrics_file, image_chapter) are
+// left out: they need CLI11 and only make sense in a chapter's main.
 #pragma once
 
 #include "dm/base/alloc.hpp"
@@ -23,9 +25,6 @@
 #include "dm/methods/langevin.hpp"
 #include "dm/methods/losses.hpp"
 #include "dm/methods/ncsn.hpp"
-#include "dm/app/cli.hpp"
 #include "dm/app/display.hpp"
 #include "dm/app/image.hpp"
-#include "dm/app/image_chapter.hpp"
-#include "dm/app/metrics_file.hpp"
 #include "dm/app/plot.hpp"
