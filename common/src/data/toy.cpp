@@ -1,5 +1,7 @@
 #include "dm/data/toy.hpp"
 
+#include <torch/linalg.h>
+
 #include <cmath>
 
 #include "dm/base/core.hpp"
