@@ -10,6 +10,6 @@ bash tools/build.sh
 start=$SECONDS
 ctest --preset default "$@"
 echo "tests: done in $((SECONDS - start)) s"
-if [ "${DM_TORCH2:-0}" != "0" ]; then
+if [ "${DM_TORCH2:-1}" != "0" ]; then
   bash tools/test-torch2.sh
 fi

@@ -1,7 +1,5 @@
 #include "dm/data/toy.hpp"
 
-#include <torch/linalg.h>
-
 #include <cmath>
 
 #include "dm/base/core.hpp"
@@ -42,7 +40,7 @@ GaussianMixture::GaussianMixture(torch::Tensor weights, torch::Tensor means, tor
   // Σ_k = L_k L_kᵀ; Σ_k⁻¹ and log det Σ_k = 2 Σ_i log L_k,ii from the Cholesky factor.
   torch::Tensor chol;
   try {
-    chol = torch::linalg::cholesky(covs_);
+    chol = at::linalg_cholesky(covs_);
   } catch (const c10::Error&) {
     throw Error("GaussianMixture: a covariance is not positive definite");
   }
@@ -148,7 +146,7 @@ torch::Tensor GaussianMixture::class_posterior(const torch::Tensor& x) const {
 torch::Tensor GaussianMixture::sample(int64_t n, at::Generator& gen,
                                       torch::Tensor* components_out) const {
   auto comp = torch::multinomial(weights_, n, /*replacement=*/true, gen);
-  auto chol = torch::linalg::cholesky(covs_);
+  auto chol = at::linalg_cholesky(covs_);
   auto z = torch::randn({n, dim(), 1}, gen, torch::kFloat64);
   // x = μ_c + L_c z, z ~ N(0, I)  ⇒  x ~ N(μ_c, L_c L_cᵀ)
   auto x = means_.index_select(0, comp) + torch::matmul(chol.index_select(0, comp), z).squeeze(2);
@@ -190,7 +188,7 @@ GaussianMixture GaussianMixture::posterior(const torch::Tensor& A_in, const torc
   auto At = A.t();
   // Per component: C_k = (Σ_k⁻¹ + AᵀA/σ_y²)⁻¹,  m_k = C_k (Σ_k⁻¹ μ_k + Aᵀy/σ_y²)
   auto post_prec = precisions_ + inv_var * torch::matmul(At, A).unsqueeze(0);
-  auto post_cov = torch::linalg::inv(post_prec);
+  auto post_cov = at::linalg_inv(post_prec);
   auto rhs =
       torch::matmul(precisions_, means_.unsqueeze(2)).squeeze(2) + inv_var * torch::matmul(At, y);
   auto post_mean = torch::matmul(post_cov, rhs.unsqueeze(2)).squeeze(2);
