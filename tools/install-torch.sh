@@ -15,7 +15,7 @@ cache="${DM_CACHE:-$HOME/.cache/dm}"
 venv="$cache/torch-$version"
 python="$venv/bin/python"
 
-prefix() { "$python" -c 'import torch; print(torch.utils.cmake_prefix_path)'; }
+prefix() { "$python" -W ignore -c 'import torch; print(torch.utils.cmake_prefix_path)'; }
 
 if [ -x "$python" ] && "$python" -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '$version')" 2>/dev/null; then
   prefix

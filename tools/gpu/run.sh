@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The prepared script for a lent GPU machine (one call of the device tool, under
+# 10 minutes): configure and build against that machine's PyTorch with CUDA,
+# run the unit tests there (the CUDA ones no longer skip), run the image
+# chapters at a GPU size, run the benchmarks, and write every number to one
+# results folder ($OUT if set, else gpu-results/).
+#
+#   bash tools/gpu/run.sh
+#
+# Nothing is installed: the machine's python3 must import torch (its
+# torch.utils.cmake_prefix_path is the LibTorch); header-only dependencies
+# (Eigen, nlohmann-json, CLI11, stb) must be found by CMake (carry them).
+# NOTE: written without a GPU at hand; it has not run on a GPU yet.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+out="${OUT:-gpu-results}"
+mkdir -p "$out"
+log() { echo "[gpu $(date +%H:%M:%S)] $*" | tee -a "$out/run.log"; }
+start=$SECONDS
+
+prefix="$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)')" || { log "no torch in python3"; exit 1; }
+python3 -c 'import torch; print(torch.__version__, torch.version.cuda, torch.cuda.get_device_name(0))' | tee -a "$out/run.log"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee -a "$out/run.log"
+
+log "configure + build (CUDA LibTorch from $prefix)"
+cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$prefix" \
+  -DTORCH_CUDA_ARCH_LIST="9.0" >"$out/configure.log" 2>&1 || { log "configure failed"; tail -30 "$out/configure.log"; exit 1; }
+cmake --build build-gpu -j "$(nproc)" --target dm dm_unit_tests 03_ncsn 04_ddpm dm_bench \
+  >"$out/build.log" 2>&1 || { log "build failed"; grep -m20 error "$out/build.log"; exit 1; }
+log "built in $((SECONDS - start)) s"
+
+log "unit tests on the GPU machine"
+timeout 120 build-gpu/bin/dm_unit_tests --gtest_brief=1 >"$out/unit_tests.log" 2>&1
+tail -3 "$out/unit_tests.log" | tee -a "$out/run.log"
+
+for chapter in 04_ddpm 03_ncsn; do
+  log "$chapter on cuda (shipped checkpoint, 1024 samples)"
+  timeout 150 "build-gpu/bin/$chapter" --device cuda --samples 1024 --out "$out/$chapter" \
+    >"$out/$chapter.log" 2>&1
+  log "$chapter exit $? ($(grep -o '"wall_seconds": [0-9.]*' "$out/$chapter/metrics.json" 2>/dev/null))"
+done
+
+log "benchmarks (CUDA cases)"
+timeout 120 build-gpu/bin/dm_bench --benchmark_filter='cuda:1|Ancestral' --benchmark_min_time=0.5 \
+  --benchmark_format=json --benchmark_out="$out/bench.json" >"$out/bench.log" 2>&1
+tail -15 "$out/bench.log" | tee -a "$out/run.log"
+log "done in $((SECONDS - start)) s; results in $out/"
