@@ -29,9 +29,7 @@ using dm::toy::GaussianMixture;
 using dm_test::tensor;
 namespace lv = dm::langevin;
 
-double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {
-  return (a - b).abs().max().item<double>();
-}
+using dm_test::max_abs_diff;
 
 // Draws of this file come from their own generators, not torch's global one.
 torch::Tensor normal(std::vector<int64_t> shape, uint64_t seed) {

@@ -28,8 +28,8 @@ using dm_test::tensor;
 using torch::Tensor;
 
 double value(const Tensor& t) { return t.item<double>(); }
-double max_abs_diff(const Tensor& a, const Tensor& b) { return (a - b).abs().max().item<double>(); }
-at::Generator generator(uint64_t seed) { return dm::make_generator(seed); }
+using dm_test::generator;
+using dm_test::max_abs_diff;
 
 // ε_θ(x̃, σ) = x̃ ⊙ w + σ c: depends on both inputs, differentiable in w.
 struct Net {

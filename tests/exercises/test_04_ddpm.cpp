@@ -25,6 +25,7 @@
 #include "dm/diffusion/schedule.hpp"
 #include "dm/methods/ddpm.hpp"
 #include "exercises.hpp"
+#include "test_models.hpp"
 #include "test_tensors.hpp"
 
 namespace {
@@ -36,22 +37,13 @@ using dm::toy::PerturbedMixture;
 using dm_test::tensor;
 
 double at(const torch::Tensor& v, int64_t i) { return v[i].item<double>(); }
-double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {
-  return (a - b).abs().max().item<double>();
-}
-at::Generator generator(uint64_t seed) { return dm::make_generator(seed); }
+using dm_test::generator;
+using dm_test::max_abs_diff;
 // DDPM's step t (1…T) for every row, as the model seam takes it.
 torch::Tensor step_times(int64_t n, int64_t t) { return torch::full({n}, double(t), dm::f64()); }
 
 // Three 2D components with unequal weights: its exact ε is far from linear in x.
-GaussianMixture mixture() {
-  return GaussianMixture(tensor({0.5, 0.3, 0.2}, {3}),
-                         tensor({-2.5, 0.0, 1.5, 2.0, 1.5, -2.0}, {3, 2}),
-                         tensor({0.30, 0.10, 0.10, 0.20,    //
-                                 0.25, -0.10, -0.10, 0.35,  //
-                                 0.15, 0.00, 0.00, 0.15},
-                                {3, 2, 2}));
-}
+GaussianMixture mixture() { return dm_test::three_mode_mixture(); }
 
 // ---------------------------------------------------------------------------
 // Exercise 4.1 — alpha_bar: ᾱ_t = Π_{s≤t} (1 − β_s).

@@ -53,10 +53,8 @@ using dm::toy::PerturbedMixture;
 using dm_test::tensor;
 
 double at(const torch::Tensor& v, int64_t i) { return v[i].item<double>(); }
-double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {
-  return (a - b).abs().max().item<double>();
-}
-at::Generator generator(uint64_t seed) { return dm::make_generator(seed); }
+using dm_test::generator;
+using dm_test::max_abs_diff;
 // DDPM's step t (1…T) for every row, as the seam takes it (float64).
 torch::Tensor steps(int64_t n, int64_t t) { return torch::full({n}, double(t), dm::f64()); }
 
@@ -65,15 +63,7 @@ torch::Tensor steps(int64_t n, int64_t t) { return torch::full({n}, double(t), d
 // Means ≥ 4 apart against stds ≤ 0.6 (≥ 3.4 std to a decision boundary), so a
 // point is assigned to the wrong component with probability ≲ 3e-4 — far below
 // the binomial SE of a weight (≈ 0.01 at n = 2000).
-GaussianMixture mixture() {
-  return GaussianMixture(tensor({0.5, 0.3, 0.2}, {3}),
-                         tensor({-2.5, 0.0, 1.5, 2.0, 1.5, -2.0}, {3, 2}),
-                         tensor({0.30, 0.10, 0.10, 0.20,    //
-                                 0.25, -0.10, -0.10, 0.35,  //
-                                 0.15, 0.00, 0.00, 0.15},
-                                {3, 2, 2}),
-                         {0, 1, 2});
-}
+GaussianMixture mixture() { return dm_test::three_mode_mixture({0, 1, 2}); }
 
 // The exact ε-model of the mixture under the schedule: ε*(x, t) = −√(1−ᾱ_t) ∇log q_t(x).
 PerturbedMixture exact_eps(const GaussianMixture& gm, const sc::Schedule& s,

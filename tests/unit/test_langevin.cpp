@@ -22,6 +22,8 @@
 #include "dm/diffusion/model.hpp"
 #include "dm/methods/langevin.hpp"
 
+#include "test_tensors.hpp"
+
 namespace {
 
 using dm::toy::DoubleWell;
@@ -32,11 +34,9 @@ torch::Tensor tensor(const std::vector<double>& v, const std::vector<int64_t>& s
   return torch::tensor(v, dm::f64()).reshape(shape);
 }
 
-at::Generator generator(uint64_t seed) { return dm::make_generator(seed); }
+using dm_test::generator;
 
-double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {
-  return (a - b).abs().max().item<double>();
-}
+using dm_test::max_abs_diff;
 
 GaussianMixture mixture_2d() {
   return GaussianMixture(tensor({0.5, 0.3, 0.2}, {3}), tensor({-2, 0, 1, 1.5, 2, -1}, {3, 2}),

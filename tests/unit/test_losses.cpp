@@ -19,7 +19,7 @@ namespace {
 using dm::losses::Field;
 using torch::Tensor;
 
-at::Generator generator(uint64_t seed) { return dm::make_generator(seed); }
+using dm_test::generator;
 
 dm::toy::GaussianMixture two_modes() {
   return dm::toy::GaussianMixture::isotropic(torch::tensor({0.7, 0.3}, torch::kFloat64),

@@ -35,7 +35,7 @@ using dm::toy::GaussianMixture;
 using dm::toy::PerturbedMixture;
 using dm_test::tensor;
 
-at::Generator generator(uint64_t seed) { return dm::make_generator(seed); }
+using dm_test::generator;
 
 // The exact model of a mixture blurred by N(0, σ²I) at every σ: t = σ (SigmaVE).
 PerturbedMixture ve_model(const GaussianMixture& p, dm::Prediction prediction,

@@ -20,6 +20,8 @@
 #include "dm/nn/net_model.hpp"
 #include "dm/nn/networks.hpp"
 
+#include "test_tensors.hpp"
+
 namespace {
 
 using dm::nn::EMA;
@@ -61,9 +63,7 @@ void perturb_output_layer(Net& net) {
     if (item.key().rfind("conv_out.", 0) == 0) item.value().normal_(0, 0.1);
 }
 
-double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {
-  return (a - b).abs().max().item<double>();
-}
+using dm_test::max_abs_diff;
 
 // ---------------------------------------------------------------------------
 // Sinusoidal embedding

@@ -218,7 +218,6 @@ TEST(Schedule, AtTheStepIsTheTableEntry) {
   EXPECT_EQ(s.at(0.0).s, 0.0);
   EXPECT_EQ(s.t_min(), 0.0);
   EXPECT_EQ(s.t_max(), 1000.0);
-  EXPECT_EQ(s.prior_std(), 1.0);
   EXPECT_THROW(s.at(1001), dm::Error);
   EXPECT_THROW(s.at(1000.5), dm::Error);
   EXPECT_THROW(s.at(-1), dm::Error);

@@ -52,11 +52,9 @@ using dm::toy::PerturbedMixture;
 using dm_test::CountingModel;
 using dm_test::tensor;
 
-at::Generator generator(uint64_t seed) { return dm::make_generator(seed); }
+using dm_test::generator;
 double at(const torch::Tensor& v, int64_t i) { return v[i].item<double>(); }
-double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {
-  return (a - b).abs().max().item<double>();
-}
+using dm_test::max_abs_diff;
 std::string sci(double v) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.3g", v);
@@ -70,14 +68,7 @@ GaussianMixture two_modes() {
 }
 
 // Three 2D components with full covariances (as in test_ddpm.cpp).
-GaussianMixture three_modes() {
-  return GaussianMixture(tensor({0.5, 0.3, 0.2}, {3}),
-                         tensor({-2.5, 0.0, 1.5, 2.0, 1.5, -2.0}, {3, 2}),
-                         tensor({0.30, 0.10, 0.10, 0.20,    //
-                                 0.25, -0.10, -0.10, 0.35,  //
-                                 0.15, 0.00, 0.00, 0.15},
-                                {3, 2, 2}));
-}
+GaussianMixture three_modes() { return dm_test::three_mode_mixture(); }
 
 // ---------------------------------------------------------------------------
 // (a) The forward kernel: the old q_step and ve_chain.
@@ -166,7 +157,6 @@ TEST(SeamForwardKernel, SigmaVeKernelIsTheOldVeChain) {
   const dm::SigmaVE ve(3.0);
   EXPECT_EQ(ve.t_min(), 0.0);
   EXPECT_EQ(ve.t_max(), 3.0);
-  EXPECT_EQ(ve.prior_std(), 3.0);
   const std::vector<double> levels = {0.0, 0.1, 0.5, 1.0, 3.0};
   for (size_t k = 1; k < levels.size(); ++k) {
     const auto kernel = ve.transition(levels[k - 1], levels[k]);

@@ -33,11 +33,9 @@ using torch::indexing::Slice;
 using dm_test::kPi;
 using dm_test::tensor;
 
-at::Generator generator(uint64_t seed) { return dm::make_generator(seed); }
+using dm_test::generator;
 
-double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {
-  return (a - b).abs().max().item<double>();
-}
+using dm_test::max_abs_diff;
 
 // 1D mixture, unnormalised weights (the constructor must normalise them).
 GaussianMixture mixture_1d() {

@@ -58,8 +58,6 @@ class Process {
   virtual Kernel transition(double t, double t_next) const;
   // q(x_{t_next} | x_t, x_0) for t_next < t (the general formula above).
   virtual Posterior posterior(double t, double t_next) const;
-  // Sampling starts from N(0, prior_std² I): s(t_max) by default.
-  virtual double prior_std() const { return at(t_max()).s; }
 };
 // ANCHOR_END: process
 

@@ -64,7 +64,6 @@ struct Schedule : public Process {
   // Between neighbouring steps (t_next = t − 1) the tables above, exactly;
   // between any other two times (a respaced grid) the general formula.
   Posterior posterior(double t, double t_next) const override;
-  double prior_std() const override { return 1.0; }  // x_T ~ N(0, I)
 
  private:
   // Host copies of the tables, so that a sampler's per-step lookups never
