@@ -13,6 +13,11 @@ packages=(
   dataset-fashion-mnist
   pandoc libjs-katex nodejs python3 chromium   # the book: pandoc, KaTeX rendered by node, browser check
 )
+# --bench: also Debian's PyTorch 1.13 for Python (/usr/bin/python3), the
+# baseline tools/bench_vs_pytorch.sh runs against the Debian build.
+if [ "${1:-}" = "--bench" ]; then
+  packages+=(python3-torch)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -9,10 +9,13 @@ cd "$(dirname "$0")/.."
 start=$SECONDS
 DM_TORCH_PREFIX="$(bash tools/install-torch.sh)"
 export DM_TORCH_PREFIX
-cmake --preset torch2 >/dev/null
+# That environment's Python checks that the PyTorch baseline's networks are
+# the C++ ones (ctest pytorch_baseline_same_networks).
+cmake --preset torch2 -DDM_PYTORCH_PYTHON="$(bash tools/install-torch.sh --python)" >/dev/null
 cmake --build --preset torch2 -- -k 0
 echo "torch2 build: done in $((SECONDS - start)) s (build-torch2/, LibTorch from $DM_TORCH_PREFIX)"
-# The library's unit tests and chapter 01's --quick run (exercises, notebooks,
-# the book and the other chapters run in the Debian build's suite).
+# The library's unit tests, chapter 01's --quick run and the PyTorch baseline
+# check (exercises, notebooks, the book and the other chapters run in the
+# Debian build's suite).
 ctest --preset torch2 -E '^(stubs:|Exercise|chapter_0[2-9]|format|book_|notebook_)'
 echo "torch2 tests: done in $((SECONDS - start)) s"

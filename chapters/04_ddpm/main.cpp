@@ -55,6 +55,7 @@ at::Generator& rng() {
 
 struct Options {
   bool train = false, resume = false, clip = false;
+  dm::app::GpuOptions gpu;  // --cuda-graphs, --bf16, --channels-last
   int64_t steps = 0;    // training steps (0: the default for the run size)
   int64_t samples = 0;  // samples for the Fréchet distance (0: default)
   std::string schedule = "linear", variance = "fixedlarge";
@@ -282,6 +283,7 @@ dm::app::TrainedImageModel get_unet(const dm::Chapter& ch, const Options& o, con
   m.export_name = "ddpm_fashion.pt";
   m.training_title = "training the U-Net (ε-prediction, Algorithm 1)";
   auto t = dm::app::image_training(o.train, o.resume, o.steps, sz.image_train_steps, sz.batch);
+  t.gpu = o.gpu;
   t.checkpoint_every = 1000;
   t.grid_every =
       opt.quick ? 0 : std::max<int64_t>((o.steps > 0 ? o.steps : sz.image_train_steps) / 5, 1);
@@ -370,6 +372,7 @@ int main(int argc, char** argv) {
     app.add_flag("--train", o.train,
                  "train the U-Net here instead of loading the shipped checkpoint");
     app.add_flag("--resume", o.resume, "continue training from <out>/unet_checkpoint.pt");
+    dm::app::add_gpu_flags(app, o.gpu);
     app.add_option("--steps", o.steps, "U-Net training steps (default 20000; --quick 300)");
     app.add_option("--samples", o.samples,
                    "samples drawn for the grid and the Fréchet distance (default 128; --quick 64)");

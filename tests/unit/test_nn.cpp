@@ -195,7 +195,9 @@ TEST(NnUNet, OutputDependsOnClassAndMinusOneIsTheNullClass) {
   for (auto& item : net->named_parameters())
     if (item.key() == "class_embedding.weight") item.value()[3].zero_();
   const auto changed = net->forward(x.slice(0, 0, 2), t, torch::tensor({int64_t(0), int64_t(-1)}));
-  EXPECT_LT(max_abs_diff(changed[0], out[0]), 1e-6);  // class 0 untouched
+  // Class 0 untouched. A batch of 2 instead of 4 may take other convolution
+  // kernels: float32 rounding (~1e-7 per operation, over a few hundred terms) differs.
+  EXPECT_LT(max_abs_diff(changed[0], out[0]), 1e-5);
   EXPECT_GT(max_abs_diff(changed[1], out[3]), 1e-4);  // the null class moved
 }
 

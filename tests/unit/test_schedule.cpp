@@ -232,6 +232,32 @@ TEST(Schedule, AtTheStepIsTheTableEntry) {
   }
 }
 
+// The training loss hands the schedule integer steps: one gather, exactly the
+// tables (t = 0 the data), the same as the floating path and at().
+TEST(Schedule, IntegerStepsAreGatheredExactly) {
+  const auto s = sc::linear();
+  const auto t = torch::tensor({0, 1, 2, 500, 999, 1000}, torch::kLong);
+  const auto a = s.a(t), sd = s.s(t);
+  const auto af = s.a(t.to(torch::kFloat64)), sf = s.s(t.to(torch::kFloat64));
+  EXPECT_EQ(a.scalar_type(), torch::kFloat64);
+  for (int64_t n = 0; n < t.size(0); ++n) {
+    const auto c = s.at(double(t[n].item<int64_t>()));
+    EXPECT_EQ(at(a, n), c.a);
+    EXPECT_EQ(at(sd, n), c.s);
+    EXPECT_EQ(at(af, n), c.a);
+    EXPECT_EQ(at(sf, n), c.s);
+  }
+  // Any shape of t; a copy of the schedule answers the same.
+  const auto grid = torch::tensor({{1, 2}, {3, 4}}, torch::kLong);
+  const auto copy = s;
+  EXPECT_EQ(copy.a(grid).sizes(), grid.sizes());
+  EXPECT_TRUE(torch::equal(copy.a(grid).reshape({-1}), s.a(grid.reshape({-1}))));
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  const auto tc = t.to(torch::kCUDA);
+  EXPECT_TRUE(torch::equal(s.a(tc).cpu(), a));  // the tables copied to the GPU once
+  EXPECT_TRUE(torch::equal(s.s(tc.to(torch::kFloat32)).cpu(), sd));
+}
+
 TEST(Schedule, MovesToADevice) {
   const auto s = sc::cosine(100);
   const auto c = s.to(torch::kCPU);

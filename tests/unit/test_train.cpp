@@ -298,3 +298,130 @@ TEST(Train, FinishTrainingExportsWhatLoadShippedReadsBack) {
   EXPECT_FALSE(back.net->is_training());
   fs::remove_all(dir);
 }
+
+// ---------------------------------------------------------------------------
+// The pieces of one step, and the loss read back less often than every step
+// (what a GPU does, here forced on the CPU).
+
+TEST(Train, ClipGradNormMatchesTorchAndStaysOnTheDevice) {
+  for (double max_norm : {0.1, 1e6}) {  // clipped, and left alone
+    Regression a(3), b(3);
+    a.loss(1).backward();
+    b.loss(1).backward();
+    const double expected = torch::nn::utils::clip_grad_norm_(a.net->parameters(), max_norm);
+    const auto norm = dm::train::clip_grad_norm(b.net->parameters(), max_norm);
+    EXPECT_EQ(norm.dim(), 0);
+    EXPECT_NEAR(norm.item<double>(), expected, 1e-6 * expected);
+    auto pa = a.net->parameters(), pb = b.net->parameters();
+    for (size_t i = 0; i < pa.size(); ++i)
+      EXPECT_TRUE(torch::allclose(pa[i].grad(), pb[i].grad(), 1e-6, 1e-9)) << "max_norm " << max_norm;
+  }
+}
+
+TEST(Train, ClearGradsLeavesNoGradient) {
+  Regression r;
+  r.loss(1).backward();
+  ASSERT_TRUE(r.net->weight.grad().defined());
+  dm::train::clear_grads(r.net->parameters());
+  for (const auto& p : r.net->parameters()) EXPECT_FALSE(p.grad().defined());
+}
+
+TEST(Train, TrainStepIsOneStepOfRun) {
+  const auto dir = dm_test::fresh_dir("train_step");
+  Regression a, b;
+  Trainer ta(a.net, a.config, small_config(12), torch::kCPU);
+  ta.run([&](int64_t s) { return a.loss(s); }, dir / "a.pt");
+  Trainer tb(b.net, b.config, small_config(12), torch::kCPU);
+  for (int i = 0; i < 12; ++i) tb.train_step([&](int64_t s) { return b.loss(s); });
+  EXPECT_EQ(tb.step(), 12);
+  EXPECT_TRUE(same_weights(*a.net, *b.net));
+  fs::remove_all(dir);
+}
+
+TEST(Train, LossesReadPerWindowGiveTheSameHistory) {
+  const auto dir = dm_test::fresh_dir("train_read_every");
+  Regression a, b;
+  auto every = small_config(30), deferred = small_config(30);
+  deferred.read_loss_every = 7;  // not a divisor of log_every: reads also at the log steps
+  Trainer ta(a.net, a.config, every, torch::kCPU), tb(b.net, b.config, deferred, torch::kCPU);
+  const auto ra = ta.run([&](int64_t s) { return a.loss(s); }, dir / "a.pt");
+  const auto rb = tb.run([&](int64_t s) { return b.loss(s); }, dir / "b.pt");
+  ASSERT_EQ(ra.losses.size(), 3u);
+  ASSERT_EQ(rb.losses.size(), ra.losses.size());
+  for (size_t i = 0; i < ra.losses.size(); ++i)
+    EXPECT_NEAR(rb.losses[i], ra.losses[i], 1e-12 * ra.losses[i]) << "window " << i;
+  fs::remove_all(dir);
+}
+
+TEST(Train, DeferredReadsStillStopANanBeforeTheNextCheckpoint) {
+  const auto dir = dm_test::fresh_dir("train_nan_deferred");
+  Regression r;
+  auto c = small_config(50);
+  c.read_loss_every = 10;  // as on a GPU: the NaN of step 15 is seen at step 20
+  Trainer trainer(r.net, r.config, c, torch::kCPU);
+  const auto ckpt = dir / "c.pt";
+  std::string saved;
+  try {
+    trainer.run(
+        [&](int64_t s) {
+          if (s == 15) saved = read_bytes(ckpt);
+          return s == 15 ? r.loss(s) * std::nan("") : r.loss(s);
+        },
+        ckpt);
+    ADD_FAILURE() << "a NaN loss must stop training";
+  } catch (const dm::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("NaN between steps 11 and 20"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_EQ(read_bytes(ckpt), saved) << "the step-20 checkpoint must not be written";
+  EXPECT_EQ(dm::train::read_checkpoint_info(ckpt)["step"], 10);
+  fs::remove_all(dir);
+}
+
+TEST(Train, Bf16AndChannelsLastAreCudaOnlyAndIgnoredOnTheCpu) {
+  const auto dir = dm_test::fresh_dir("train_bf16_cpu");
+  Regression a, b;
+  auto plain = small_config(10), mixed = small_config(10);
+  mixed.bf16 = mixed.channels_last = true;
+  Trainer ta(a.net, a.config, plain, torch::kCPU), tb(b.net, b.config, mixed, torch::kCPU);
+  ta.run([&](int64_t s) { return a.loss(s); }, dir / "a.pt");
+  tb.run([&](int64_t s) { return b.loss(s); }, dir / "b.pt");
+  EXPECT_TRUE(same_weights(*a.net, *b.net)) << "on the CPU the options change nothing";
+  EXPECT_EQ(dm::train::to_json(mixed)["bf16"], true);
+  fs::remove_all(dir);
+}
+
+TEST(Train, ToChannelsLastKeepsTheValues) {
+  torch::manual_seed(0);
+  torch::nn::Conv2d conv(torch::nn::Conv2dOptions(3, 4, 3));
+  const auto before = conv->weight.clone();
+  dm::train::to_channels_last(*conv);
+  EXPECT_TRUE(conv->weight.is_contiguous(at::MemoryFormat::ChannelsLast));
+  EXPECT_TRUE(torch::equal(conv->weight, before));
+  EXPECT_TRUE(conv->bias.is_contiguous());  // 1-D: untouched
+}
+
+TEST(Train, Bf16AutocastAndChannelsLastTrainOnCuda) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  const auto dir = dm_test::fresh_dir("train_bf16_cuda");
+  torch::manual_seed(0);
+  auto conv = std::make_shared<torch::nn::Conv2dImpl>(torch::nn::Conv2dOptions(1, 1, 3).padding(1));
+  auto c = small_config(200);
+  c.bf16 = c.channels_last = true;
+  Trainer trainer(conv, {{"kind", "conv"}}, c, torch::kCUDA);
+  EXPECT_TRUE(conv->weight.is_contiguous(at::MemoryFormat::ChannelsLast));
+  // Learn a 3×3 blur: the exact answer is reachable, so the loss must fall far.
+  const auto kernel = torch::full({1, 1, 3, 3}, 1.0 / 9.0, torch::kCUDA);
+  auto loss = [&](int64_t step) {
+    auto gen = at::detail::createCPUGenerator(step);
+    const auto x = at::randn({16, 1, 16, 16}, gen).to(torch::kCUDA);
+    const auto y = torch::conv2d(x, kernel, {}, 1, 1);
+    const auto out = conv->forward(x);
+    EXPECT_EQ(out.scalar_type(), torch::kBFloat16) << "the forward runs under bf16 autocast";
+    return (out.to(torch::kFloat32) - y).pow(2).mean();
+  };
+  const auto r = trainer.run(loss, dir / "c.pt");
+  EXPECT_LT(r.losses.back(), 0.05 * r.losses.front());
+  EXPECT_EQ(conv->weight.scalar_type(), torch::kFloat32) << "the weights stay float32";
+  fs::remove_all(dir);
+}

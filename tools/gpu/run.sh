@@ -2,8 +2,10 @@
 # The prepared script for a lent GPU machine (one call of the device tool, under
 # 10 minutes): configure and build against that machine's PyTorch with CUDA,
 # run the unit tests there (the CUDA ones no longer skip), run the image
-# chapters at a GPU size, run the benchmarks, and write every number to one
-# results folder ($OUT if set, else gpu-results/).
+# chapters at a GPU size (with and without CUDA graphs; a short training run
+# in float32 and in bf16 + channels-last), the C++-vs-PyTorch benchmark (graphs
+# off and on) and the benchmarks, and write every number to one results
+# folder ($OUT if set, else gpu-results/); run.log gathers the summaries.
 #
 #   bash tools/gpu/run.sh
 #
@@ -17,6 +19,12 @@ out="${OUT:-gpu-results}"
 mkdir -p "$out"
 log() { echo "[gpu $(date +%H:%M:%S)] $*" | tee -a "$out/run.log"; }
 start=$SECONDS
+# The device tool allows 10 minutes a call: a stage starts only before 8.
+time_left() {
+  if [ $((SECONDS - start)) -lt 480 ]; then return 0; fi
+  log "skipped (over 8 minutes gone): $*"
+  return 1
+}
 
 prefix="$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)')" || { log "no torch in python3"; exit 1; }
 python3 -c 'import torch; print(torch.__version__, torch.version.cuda, torch.cuda.get_device_name(0))' | tee -a "$out/run.log"
@@ -25,7 +33,7 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee -a "$
 log "configure + build (CUDA LibTorch from $prefix)"
 cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$prefix" \
   -DTORCH_CUDA_ARCH_LIST="9.0" >"$out/configure.log" 2>&1 || { log "configure failed"; tail -30 "$out/configure.log"; exit 1; }
-cmake --build build-gpu -j "$(nproc)" --target dm dm_unit_tests 03_ncsn 04_ddpm dm_bench \
+cmake --build build-gpu -j "$(nproc)" --target dm dm_unit_tests 03_ncsn 04_ddpm dm_bench dm_vs_pytorch \
   >"$out/build.log" 2>&1 || { log "build failed"; grep -m20 error "$out/build.log"; exit 1; }
 log "built in $((SECONDS - start)) s"
 
@@ -34,14 +42,34 @@ timeout 120 build-gpu/bin/dm_unit_tests --gtest_brief=1 >"$out/unit_tests.log" 2
 tail -3 "$out/unit_tests.log" | tee -a "$out/run.log"
 
 for chapter in 04_ddpm 03_ncsn; do
-  log "$chapter on cuda (shipped checkpoint, 1024 samples)"
-  timeout 150 "build-gpu/bin/$chapter" --device cuda --samples 1024 --out "$out/$chapter" \
-    >"$out/$chapter.log" 2>&1
-  log "$chapter exit $? ($(grep -o '"wall_seconds": [0-9.]*' "$out/$chapter/metrics.json" 2>/dev/null))"
+  for graphs in "" "--cuda-graphs"; do
+    name="$chapter${graphs:+_graphs}"
+    time_left "$name" || continue
+    log "$chapter on cuda $graphs (shipped checkpoint, 1024 samples)"
+    timeout 150 "build-gpu/bin/$chapter" --device cuda --samples 1024 $graphs --out "$out/$name" \
+      >"$out/$name.log" 2>&1
+    log "$name exit $? ($(grep -o '"wall_seconds": [0-9.]*' "$out/$name/metrics.json" 2>/dev/null))"
+  done
 done
 
-log "benchmarks (CUDA cases)"
-timeout 120 build-gpu/bin/dm_bench --benchmark_filter='cuda:1|Ancestral' --benchmark_min_time=0.5 \
+log "04_ddpm: 2000 training steps on cuda, float32 and bf16 + channels-last"
+for mode in "" "--bf16 --channels-last"; do
+  name="04_train${mode:+_bf16}"
+  time_left "$name" || continue
+  timeout 150 build-gpu/bin/04_ddpm --device cuda --train --steps 2000 --samples 256 $mode \
+    --out "$out/$name" >"$out/$name.log" 2>&1
+  log "$name exit $? ($(grep -o '"seconds": [0-9.]*' "$out/$name/metrics.json" 2>/dev/null | head -1))"
+done
+
+log "C++ vs PyTorch on cuda, CUDA graphs off and on"
+for graphs in 0 1; do
+  time_left "vs_pytorch graphs=$graphs" || continue
+  BUILDS=build-gpu DEVICE=cuda GRAPHS=$graphs REPS=2 THREADS=1 timeout 150 \
+    bash tools/bench_vs_pytorch.sh >"$out/vs_pytorch_graphs$graphs.txt" 2>"$out/vs_pytorch_graphs$graphs.log"
+  cat "$out/vs_pytorch_graphs$graphs.txt" | tee -a "$out/run.log"
+done
+
+time_left "dm_bench" && log "benchmarks (CUDA cases)" && timeout 60 build-gpu/bin/dm_bench --benchmark_filter='cuda:1|Ancestral' --benchmark_min_time=0.3 \
   --benchmark_format=json --benchmark_out="$out/bench.json" >"$out/bench.log" 2>&1
-tail -15 "$out/bench.log" | tee -a "$out/run.log"
+[ -f "$out/bench.log" ] && tail -15 "$out/bench.log" | tee -a "$out/run.log"
 log "done in $((SECONDS - start)) s; results in $out/"

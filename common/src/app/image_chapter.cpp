@@ -106,6 +106,14 @@ ImageTraining image_training(bool train, bool resume, int64_t steps, int64_t def
   return t;
 }
 
+void add_gpu_flags(CLI::App& app, GpuOptions& gpu) {
+  app.add_flag("--cuda-graphs", gpu.cuda_graphs,
+               "CUDA: sample by replaying the U-Net from CUDA graphs (one per batch shape)");
+  app.add_flag("--bf16", gpu.bf16, "CUDA: train under bf16 autocast (weights and Adam in float32)");
+  app.add_flag("--channels-last", gpu.channels_last,
+               "CUDA: train with the convolution weights in channels-last memory");
+}
+
 // ANCHOR: load_or_train
 TrainedImageModel load_or_train(const Chapter& ch, const ImageModel& m, const ImageTraining& t,
                                 const data::Dataset& train_set, MetricsFile& metrics) {
@@ -115,6 +123,13 @@ TrainedImageModel load_or_train(const Chapter& ch, const ImageModel& m, const Im
   std::cout << "  " << nn::describe(out.net) << "\n";
   out.net->to(opt.device);
   out.model = std::make_unique<nn::NetModel>(out.net, m.spec, m.process);
+  if (t.gpu.cuda_graphs) {
+    if (opt.device.is_cuda())
+      out.model->use_cuda_graphs();
+    else
+      std::cout << "  --cuda-graphs applies on CUDA only; sampling on " << opt.device.str()
+                << " runs eagerly\n";
+  }
 
   if (!t.train && !opt.quick && fs::exists(m.checkpoint)) {
     std::cout << "  loading the shipped weights " << m.checkpoint.string()
@@ -131,6 +146,8 @@ TrainedImageModel load_or_train(const Chapter& ch, const ImageModel& m, const Im
   tc.ema_decay = opt.quick ? 0.95 : 0.999;
   tc.log_every = opt.quick ? 10 : 100;
   tc.checkpoint_every = opt.quick ? tc.steps : t.checkpoint_every;
+  tc.bf16 = t.gpu.bf16;
+  tc.channels_last = t.gpu.channels_last;
   train::Trainer trainer(out.net.ptr(), m.description, tc, opt.device);
   // Batch b of epoch e is a function of (seed, e, b) only, so a resumed run sees the same data.
   data::BatchSampler batches(train_set, t.batch, opt.seed, opt.device, true);

@@ -111,6 +111,22 @@ void Schedule::fill_host_tables() {
       Slice;  // fixedlarge's log σ²: log β_t, with log β̃_2 at t = 1 (the DDPM code)
   h_large_log_var_ =
       host(torch::cat({posterior_variance.index({Slice(1, 2)}), betas.index({Slice(1, T)})}).log());
+  const auto cpu = torch::TensorOptions(torch::kFloat64);
+  auto with_zero = [&](const torch::Tensor& table, double at_zero) {
+    return torch::cat({torch::full({1}, at_zero, cpu), table.to(torch::kCPU, torch::kFloat64)});
+  };
+  cpu_tables_ = {with_zero(sqrt_alpha_bar, 1.0), with_zero(sqrt_one_minus_alpha_bar, 0.0),
+                 with_zero(alpha_bar.log(), 0.0)};
+  device_cache_ = std::make_shared<DeviceCache>();
+}
+
+Schedule::LookupTables Schedule::tables_on(const torch::Device& device) const {
+  if (device.is_cpu()) return cpu_tables_;
+  std::lock_guard<std::mutex> lock(device_cache_->mutex);
+  auto& cached = device_cache_->tables;
+  if (!cached.a.defined() || cached.a.device() != device)
+    cached = {cpu_tables_.a.to(device), cpu_tables_.s.to(device), cpu_tables_.log_ab.to(device)};
+  return cached;
 }
 
 // ANCHOR: schedule_process
@@ -132,22 +148,16 @@ Coefficients Schedule::at(double t) const {
 }
 
 namespace {
-// The table with its t = 0 entry in front ([T + 1], on t's device), gathered at
-// floor(t), with log-linear interpolation where t is not an integer.
-torch::Tensor lookup(const torch::Tensor& table, double at_zero, const torch::Tensor& log_ab,
+// The table ([T + 1], the t = 0 entry in front, on t's device) gathered at t:
+// exactly for integer steps, log-linear in ᾱ in between.
+torch::Tensor lookup(const torch::Tensor& full, const torch::Tensor& full_log,
                      const torch::Tensor& t, bool is_std) {
-  const auto dev = t.device();
-  const auto full = torch::cat({torch::full({1}, at_zero, table.options().device(torch::kCPU)),
-                                table.to(torch::kCPU)})
-                        .to(dev);
+  if (!t.is_floating_point()) return full.index_select(0, t.reshape({-1})).reshape(t.sizes());
   const auto tt = t.to(torch::kFloat64).reshape({-1});
-  const int64_t T = table.size(0);
+  const int64_t T = full.size(0) - 1;
   const auto lo = tt.floor().clamp(0, double(T));
   const auto w = tt - lo;
   const auto i0 = lo.to(torch::kLong), i1 = (i0 + 1).clamp_max(T);
-  const auto full_log =
-      torch::cat({torch::zeros({1}, log_ab.options().device(torch::kCPU)), log_ab.to(torch::kCPU)})
-          .to(dev);
   const auto ab = ((1 - w) * full_log.index_select(0, i0) + w * full_log.index_select(0, i1)).exp();
   const auto between = is_std ? (1 - ab).sqrt() : ab.sqrt();
   return torch::where(w == 0, full.index_select(0, i0), between).reshape(t.sizes());
@@ -155,11 +165,13 @@ torch::Tensor lookup(const torch::Tensor& table, double at_zero, const torch::Te
 }  // namespace
 
 torch::Tensor Schedule::a(const torch::Tensor& t) const {
-  return lookup(sqrt_alpha_bar, 1.0, alpha_bar.log(), t, false);
+  const auto tables = tables_on(t.device());
+  return lookup(tables.a, tables.log_ab, t, false);
 }
 
 torch::Tensor Schedule::s(const torch::Tensor& t) const {
-  return lookup(sqrt_one_minus_alpha_bar, 0.0, alpha_bar.log(), t, true);
+  const auto tables = tables_on(t.device());
+  return lookup(tables.s, tables.log_ab, t, true);
 }
 
 Posterior Schedule::posterior(double t, double t_next) const {

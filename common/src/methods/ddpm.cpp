@@ -52,7 +52,9 @@ torch::Tensor sample(Model& model, const Schedule& s, at::IntArrayRef shape, at:
 // ANCHOR: loss_eps_impl
 torch::Tensor loss_eps_at(Model& model, const Schedule& s, const torch::Tensor& x0,
                           const torch::Tensor& t, const torch::Tensor& eps, const Condition& c) {
-  return losses::eps_matching_loss(model, s, x0, t.to(x0.options()), eps, c);
+  // Integer steps stay integers: the schedule gathers its tables at them exactly
+  // (predict_as hands the network t in x0's dtype).
+  return losses::eps_matching_loss(model, s, x0, t.to(x0.device()), eps, c);
 }
 
 torch::Tensor loss_eps(Model& model, const Schedule& s, const torch::Tensor& x0, at::Generator& gen,

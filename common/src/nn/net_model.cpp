@@ -145,7 +145,15 @@ torch::Tensor NetModel::predict(const torch::Tensor& x, const torch::Tensor& t,
     xin = xin * per_row((a * a + s * s).rsqrt(), xin);
   }
   const auto label = spec_.time(t, process_.get(), o);
-  return forward_(xin, label, c).to(x.options());
+  return (graphed_ ? (*graphed_)(xin, label, c) : forward_(xin, label, c)).to(x.options());
+}
+
+void NetModel::use_cuda_graphs(bool on) {
+  graphed_ = on ? std::make_shared<GraphedForward>(forward_) : nullptr;
+}
+
+GraphedForward::Stats NetModel::graph_stats() const {
+  return graphed_ ? graphed_->stats() : GraphedForward::Stats{};
 }
 // ANCHOR_END: net_model_impl
 

@@ -1,5 +1,8 @@
 #include "dm/nn/train.hpp"
 
+#include <ATen/autocast_mode.h>
+#include <torch/version.h>
+
 #include "dm/nn/net_model.hpp"
 
 #include <algorithm>
@@ -22,7 +25,8 @@ json to_json(const TrainConfig& c) {
   return {{"steps", c.steps},         {"lr", c.lr},
           {"warmup", c.warmup},       {"grad_clip", c.grad_clip},
           {"ema_decay", c.ema_decay}, {"checkpoint_every", c.checkpoint_every},
-          {"log_every", c.log_every}};
+          {"log_every", c.log_every}, {"bf16", c.bf16},
+          {"channels_last", c.channels_last}};
 }
 
 // ANCHOR: learning_rate
@@ -228,7 +232,14 @@ Trainer::Trainer(std::shared_ptr<torch::nn::Module> model, json model_config, Tr
   if (config_.log_every < 1 || config_.checkpoint_every < 1)
     throw Error("log_every and checkpoint_every must be >= 1");
   model_->to(device_);
-  optimizer_ = std::make_unique<torch::optim::Adam>(model_->parameters(),
+  if ((config_.bf16 || config_.channels_last) && !device_.is_cuda())
+    std::cout << "train: bf16 autocast and channels-last apply on CUDA only; training on "
+              << device_.str() << " in float32\n";
+  bf16_ = config_.bf16 && device_.is_cuda();
+  channels_last_ = config_.channels_last && device_.is_cuda();
+  if (channels_last_) to_channels_last(*model_);
+  params_ = model_->parameters();
+  optimizer_ = std::make_unique<torch::optim::Adam>(params_,
                                                     torch::optim::AdamOptions(config_.lr));
   ema_ = std::make_unique<nn::EMA>(*model_, config_.ema_decay);
 }
@@ -268,6 +279,7 @@ void Trainer::load(const fs::path& path) {
   const auto shadow = ema_->named_shadow();  // a copy: keep the update count for the decay warmup
   ema_->load_shadow(shadow, info.value("ema_updates", int64_t(0)));
   load_module(*model_, archive, "model", path);
+  if (channels_last_) to_channels_last(*model_);
   torch::serialize::InputArchive optim_archive;
   try {
     archive.read("optimizer", optim_archive);
@@ -278,6 +290,98 @@ void Trainer::load(const fs::path& path) {
   step_ = info.value("step", int64_t(0));
   loss_steps_ = info.value("loss_steps", std::vector<double>{});
   losses_ = info.value("losses", std::vector<double>{});
+}
+
+// ANCHOR: mixed_precision
+namespace {
+// Autocast to bf16 on CUDA for one scope: matmuls and convolutions run in
+// bf16, reductions and the loss in float32. bf16 has float32's range, so
+// unlike float16 it needs no loss scaling.
+class CudaBf16Autocast {
+ public:
+  explicit CudaBf16Autocast(bool on) : on_(on) {
+    if (!on_) return;
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+    was_enabled_ = at::autocast::is_autocast_enabled(at::kCUDA);
+    was_dtype_ = at::autocast::get_autocast_dtype(at::kCUDA);
+    at::autocast::set_autocast_enabled(at::kCUDA, true);
+    at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
+#else
+    was_enabled_ = at::autocast::is_enabled();
+    was_dtype_ = at::autocast::get_autocast_gpu_dtype();
+    at::autocast::set_enabled(true);
+    at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+#endif
+    at::autocast::increment_nesting();
+  }
+  ~CudaBf16Autocast() {
+    if (!on_) return;
+    if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+    at::autocast::set_autocast_enabled(at::kCUDA, was_enabled_);
+    at::autocast::set_autocast_dtype(at::kCUDA, was_dtype_);
+#else
+    at::autocast::set_enabled(was_enabled_);
+    at::autocast::set_autocast_gpu_dtype(was_dtype_);
+#endif
+  }
+  CudaBf16Autocast(const CudaBf16Autocast&) = delete;
+  CudaBf16Autocast& operator=(const CudaBf16Autocast&) = delete;
+
+ private:
+  bool on_, was_enabled_ = false;
+  at::ScalarType was_dtype_ = at::kBFloat16;
+};
+}  // namespace
+
+void to_channels_last(torch::nn::Module& module) {
+  torch::NoGradGuard no_grad;
+  for (auto& p : module.parameters())
+    if (p.dim() == 4) p.set_data(p.data().contiguous(at::MemoryFormat::ChannelsLast));
+}
+// ANCHOR_END: mixed_precision
+
+// ANCHOR: clip_grad_norm
+torch::Tensor clip_grad_norm(const std::vector<torch::Tensor>& parameters, double max_norm) {
+  std::vector<torch::Tensor> grads;
+  for (const auto& p : parameters)
+    if (p.grad().defined()) grads.push_back(p.grad());
+  if (grads.empty()) return torch::zeros({});
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> norms;
+  norms.reserve(grads.size());
+  for (const auto& g : grads) norms.push_back(g.norm());
+  const auto total = torch::stack(norms).norm();  // ‖g‖ = √Σ‖g_i‖²
+  // g ← g · min(1, max_norm / (‖g‖ + 10⁻⁶)), as torch.nn.utils.clip_grad_norm_
+  const auto coef = (max_norm / (total + 1e-6)).clamp_max(1.0);
+  for (auto& g : grads) g.mul_(coef);
+  return total;
+}
+// ANCHOR_END: clip_grad_norm
+
+void clear_grads(const std::vector<torch::Tensor>& parameters) {
+  for (const auto& p : parameters) {
+    auto& g = const_cast<torch::Tensor&>(p).mutable_grad();
+    if (g.defined()) g = torch::Tensor();
+  }
+}
+
+torch::Tensor Trainer::train_step(const std::function<torch::Tensor(int64_t)>& loss_fn) {
+  const int64_t step = step_ + 1;
+  for (auto& group : optimizer_->param_groups())
+    static_cast<torch::optim::AdamOptions&>(group.options()).lr(learning_rate(config_, step));
+  clear_grads(params_);
+  torch::Tensor loss;
+  {
+    CudaBf16Autocast autocast(bf16_);  // the forward pass and the loss only
+    loss = loss_fn(step);
+  }
+  loss.backward();
+  if (config_.grad_clip > 0) clip_grad_norm(params_, config_.grad_clip);
+  optimizer_->step();
+  ema_->update(*model_);  // θ_EMA ← d·θ_EMA + (1 − d)·θ
+  step_ = step;
+  return loss.detach();
 }
 
 // ANCHOR: train_loop
@@ -295,32 +399,50 @@ TrainResult Trainer::run(const std::function<torch::Tensor(int64_t)>& loss_fn,
   SigintGuard sigint;
   Timer timer;
   Progress bar(progress_label, config_.steps - step_);
-  double window_sum = 0;
+  // Reading a loss back makes the host wait for the device. On the CPU that
+  // costs nothing and every loss is read as it comes; on a GPU the losses are
+  // summed on the device and read every read_loss_every steps (default: once
+  // per log window) — and always before a checkpoint is written, so a
+  // non-finite loss never reaches a file.
+  const int64_t read_every = config_.read_loss_every > 0 ? config_.read_loss_every
+                             : device_.is_cpu()          ? 1
+                                                         : config_.log_every;
+  torch::Tensor unread;  // the device-side sum of the losses not read yet
+  int64_t unread_n = 0;
+  double window_sum = 0;  // the log window's losses read so far
   int64_t window_n = 0;
-  while (step_ < config_.steps) {
-    const int64_t step = step_ + 1;
-    for (auto& group : optimizer_->param_groups())
-      static_cast<torch::optim::AdamOptions&>(group.options()).lr(learning_rate(config_, step));
-    optimizer_->zero_grad();
-    auto loss = loss_fn(step);
-    const double value = loss.item<double>();
-    if (!std::isfinite(value))
-      throw Error("the loss became " + std::string(std::isnan(value) ? "NaN" : "infinite") +
-                      " at step " + std::to_string(step) + "; training stopped",
+  char status[48] = "";
+  auto read_losses = [&] {  // one sync
+    if (!unread.defined()) return;
+    const double sum = unread.item<double>();
+    if (!std::isfinite(sum)) {
+      const int64_t from = step_ - unread_n + 1;
+      const std::string when = unread_n == 1 ? "at step " + std::to_string(step_)
+                                             : "between steps " + std::to_string(from) + " and " +
+                                                   std::to_string(step_);
+      throw Error("the loss became " + std::string(std::isnan(sum) ? "NaN" : "infinite") + " " +
+                      when + "; training stopped",
                   fs::exists(checkpoint)
                       ? "the last good checkpoint is " + checkpoint.string() +
                             " (unchanged); try a lower learning rate, then --resume"
                       : "no checkpoint was written yet; try a lower learning rate");
-    loss.backward();
-    if (config_.grad_clip > 0)
-      torch::nn::utils::clip_grad_norm_(model_->parameters(), config_.grad_clip);
-    optimizer_->step();
-    ema_->update(*model_);  // θ_EMA ← d·θ_EMA + (1 − d)·θ
-    step_ = step;
-
-    window_sum += value;
-    ++window_n;
-    if (step % config_.log_every == 0 || step == config_.steps) {
+    }
+    std::snprintf(status, sizeof status, "loss %.4f", sum / double(unread_n));
+    window_sum += sum;
+    window_n += unread_n;
+    unread = torch::Tensor();
+    unread_n = 0;
+  };
+  while (step_ < config_.steps) {
+    const auto loss = train_step(loss_fn).to(torch::kFloat64);
+    const int64_t step = step_;
+    unread = unread.defined() ? unread + loss : loss;
+    ++unread_n;
+    const bool log_now = step % config_.log_every == 0 || step == config_.steps;
+    const bool save_now =
+        step % config_.checkpoint_every == 0 || step == config_.steps || g_interrupted;
+    if (step % read_every == 0 || log_now || save_now) read_losses();
+    if (log_now) {
       const double mean = window_sum / double(window_n);
       loss_steps_.push_back(double(step));
       losses_.push_back(mean);
@@ -328,12 +450,9 @@ TrainResult Trainer::run(const std::function<torch::Tensor(int64_t)>& loss_fn,
       window_n = 0;
       if (on_log) on_log(step, mean);
     }
-    char status[48];
-    std::snprintf(status, sizeof status, "loss %.4f", value);
     bar.tick(1, status);
-    if (step % config_.checkpoint_every == 0 || step == config_.steps) save(checkpoint);
+    if (save_now) save(checkpoint);
     if (g_interrupted) {
-      save(checkpoint);
       bar.finish();
       throw Interrupted("interrupted at step " + std::to_string(step) + "; checkpoint saved to " +
                         checkpoint.string() + " (continue with --resume)");

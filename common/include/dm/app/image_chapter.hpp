@@ -68,6 +68,15 @@ struct ImageModel {
   std::string training_title;              // printed when training starts
 };
 
+// What a GPU run can use (all three ignored, with a note, on the CPU):
+//   --cuda-graphs    sampling replays the U-Net from CUDA graphs (nn::NetModel::use_cuda_graphs)
+//   --bf16           training under bf16 autocast (train::TrainConfig::bf16)
+//   --channels-last  training with channels-last weights (train::TrainConfig::channels_last)
+struct GpuOptions {
+  bool cuda_graphs = false, bf16 = false, channels_last = false;
+};
+void add_gpu_flags(CLI::App& app, GpuOptions& gpu);
+
 // How to train when the shipped weights are not used.
 struct ImageTraining {
   bool train = false, resume = false;  // --train, --resume
@@ -77,6 +86,7 @@ struct ImageTraining {
   std::function<torch::Tensor(Model& model, const torch::Tensor& x0)> loss;
   // 16 samples from the current EMA weights, for a grid during training (may be empty).
   std::function<torch::Tensor(Model& model)> preview;
+  GpuOptions gpu;  // --cuda-graphs (sampling), --bf16, --channels-last (training)
 };
 
 // The training settings from a chapter's --train, --resume and --steps flags.
@@ -92,6 +102,7 @@ struct TrainedImageModel {
 
 // The shipped weights (unless --train or --quick), or training with the shared
 // Trainer (Adam, warmup, EMA, checkpoints and resume in ch.out("unet_checkpoint.pt")).
+// The model it returns replays CUDA graphs when t.gpu.cuda_graphs says so.
 TrainedImageModel load_or_train(const Chapter& ch, const ImageModel& m, const ImageTraining& t,
                                 const data::Dataset& train_set, MetricsFile& metrics);
 

@@ -24,6 +24,8 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -58,7 +60,10 @@ struct Schedule : public Process {
   double t_max() const override { return double(T); }
   Coefficients at(double t) const override;  // (√ᾱ_t, √(1−ᾱ_t)); dm::Error outside [0, T]
   // Per row, t [N] in [0, T] (not checked: that would synchronise with a GPU;
-  // at() checks the times a sampler's grid uses).
+  // at() checks the times a sampler's grid uses), on t's device. An integer t
+  // (the training loss's step indices) is one gather from the tables; a
+  // floating t interpolates between steps. The tables are copied to a device
+  // once, on first use there, and reused.
   torch::Tensor a(const torch::Tensor& t) const override;
   torch::Tensor s(const torch::Tensor& t) const override;
   // Between neighbouring steps (t_next = t − 1) the tables above, exactly;
@@ -71,6 +76,18 @@ struct Schedule : public Process {
   std::vector<double> h_betas_, h_sqrt_ab_, h_sqrt_1m_ab_, h_log_ab_, h_coef1_, h_coef2_,
       h_post_var_, h_post_log_var_, h_large_log_var_;
   void fill_host_tables();
+  // [T + 1] tables with the t = 0 entry in front: √ᾱ, √(1−ᾱ), log ᾱ (CPU,
+  // float64), and their copies on the last other device asked for.
+  struct LookupTables {
+    torch::Tensor a, s, log_ab;
+  };
+  struct DeviceCache {
+    std::mutex mutex;
+    LookupTables tables;
+  };
+  LookupTables cpu_tables_;
+  std::shared_ptr<DeviceCache> device_cache_ = std::make_shared<DeviceCache>();
+  LookupTables tables_on(const torch::Device& device) const;
 };
 
 // Linear β from beta_start to beta_end (DDPM: 1e-4 → 0.02 over T = 1000).

@@ -21,6 +21,7 @@
 
 #include "dm/diffusion/model.hpp"
 #include "dm/diffusion/process.hpp"
+#include "dm/nn/cuda_graph.hpp"
 #include "dm/nn/networks.hpp"
 
 namespace dm::nn {
@@ -82,8 +83,7 @@ nlohmann::json with_net_spec(nlohmann::json description);
 class NetModel : public Model {
  public:
   // The network on its own inputs: (scaled x, time label, condition) → output.
-  using Forward = std::function<torch::Tensor(const torch::Tensor& x, const torch::Tensor& label,
-                                              const Condition& c)>;
+  using Forward = NetForward;
 
   struct FromFunction {};  // tag: the network is a plain function
   NetModel(FromFunction, Forward forward, NetSpec spec, std::shared_ptr<const Process> process);
@@ -102,8 +102,16 @@ class NetModel : public Model {
                         const Condition& c = {}) override;
   const NetSpec& spec() const { return spec_; }
 
+  // Replay the forward pass from CUDA graphs where it can (dm/nn/cuda_graph.hpp):
+  // on a GPU, under inference mode; elsewhere the eager forward runs, with the
+  // same result. Off again with use_cuda_graphs(false).
+  void use_cuda_graphs(bool on = true);
+  // Which path the calls took since use_cuda_graphs(); zeros when graphs are off.
+  GraphedForward::Stats graph_stats() const;
+
  private:
   Forward forward_;
+  std::shared_ptr<GraphedForward> graphed_;
   NetSpec spec_;
   std::shared_ptr<const Process> process_;
   std::function<torch::TensorOptions()> options_;  // the network's dtype and device

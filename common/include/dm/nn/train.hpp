@@ -37,6 +37,14 @@ struct TrainConfig {
   double ema_decay = 0.999;         // EMA of the weights used for sampling
   int64_t checkpoint_every = 1000;  // also at the end and on Ctrl-C
   int64_t log_every = 100;          // running-mean loss recorded (and shown) this often
+  // Read the loss back to the host every this many steps (0: every step on
+  // the CPU, once per log window on a GPU, where each read waits for the device).
+  int64_t read_loss_every = 0;
+  // CUDA only (ignored, with a note, elsewhere): the forward pass and the loss
+  // under bf16 autocast (backward and Adam stay float32), and the 4-D weights
+  // (convolutions) in channels-last memory, which cuDNN's fastest kernels use.
+  bool bf16 = false;
+  bool channels_last = false;
 };
 json to_json(const TrainConfig& c);
 
@@ -74,6 +82,13 @@ class Trainer {
                   const std::function<void(int64_t step, double loss)>& on_log = {},
                   const std::string& progress_label = "train");
 
+  // One optimisation step, the body of run()'s loop: the learning rate of
+  // step() + 1, gradients cleared, `loss_fn` → backward, the gradient norm
+  // clipped, Adam, the EMA. Returns the loss (detached) without reading it back,
+  // so a GPU never waits for the host; run() checks it is finite. For
+  // benchmarks and custom loops; it writes no checkpoint.
+  torch::Tensor train_step(const std::function<torch::Tensor(int64_t step)>& loss_fn);
+
   nn::EMA& ema() { return *ema_; }
   torch::optim::Adam& optimizer() { return *optimizer_; }
   int64_t step() const { return step_; }
@@ -89,11 +104,29 @@ class Trainer {
   json model_config_;
   TrainConfig config_;
   torch::Device device_;
+  bool bf16_ = false, channels_last_ = false;  // as configured, where the device allows
+  std::vector<torch::Tensor> params_;          // model_->parameters(), gathered once
   std::unique_ptr<torch::optim::Adam> optimizer_;
   std::unique_ptr<nn::EMA> ema_;
   int64_t step_ = 0;
   std::vector<double> loss_steps_, losses_;
 };
+
+// Scales the gradients of `parameters` so that their global 2-norm is at most
+// max_norm (gradients without a value are skipped), and returns that norm
+// before clipping as a 0-dim tensor on the gradients' device. Unlike
+// torch::nn::utils::clip_grad_norm_, which returns a double, nothing is read
+// back to the host: the step stays asynchronous on a GPU.
+torch::Tensor clip_grad_norm(const std::vector<torch::Tensor>& parameters, double max_norm);
+
+// Puts the module's 4-D parameters (convolution weights) in channels-last
+// (NHWC) memory; the values are unchanged.
+void to_channels_last(torch::nn::Module& module);
+
+// Clears every gradient (sets it to an undefined tensor, as PyTorch's
+// zero_grad(set_to_none=True)): no zero-filling kernels, and the next backward
+// writes fresh gradients instead of accumulating into zeros.
+void clear_grads(const std::vector<torch::Tensor>& parameters);
 
 // Reads only the JSON description of a checkpoint ({"model", "train", "step"}),
 // e.g. to build the right network before loading it. dm::Error if unreadable.
