@@ -32,9 +32,9 @@ cd "$root"
 reps="${REPS:-3}"
 threads="${THREADS:-1}"
 device="${DEVICE:-cpu}"
-# Chapter 04's sizes, and the 2D chain at batch 64, where per-operation
+# Chapter 04's sizes, and the 2D chain at batch 64 and 1, where per-operation
 # overhead rather than arithmetic sets the time.
-cases="${CASES:-unet_train unet_sample mlp_train mlp_sample mlp_sample@64}"
+cases="${CASES:-unet_train unet_sample mlp_train mlp_sample mlp_sample@64 mlp_sample@1}"
 builds="${BUILDS:-build build-torch2}"
 graphs_arg=()
 [ "${GRAPHS:-0}" = "1" ] && graphs_arg=(--cuda-graphs)
@@ -77,7 +77,7 @@ for b in "${pairs[@]}"; do
       case "$c" in *@*) batch_arg=(--batch "${c#*@}") ;; esac
       args=(--case "${c%@*}" "${batch_arg[@]}" --threads "$threads" --device "$device" --seed "$rep" "${iters_arg[@]}" "${graphs_arg[@]}")
       run_cpp() { OMP_NUM_THREADS=$threads "$cpp" "${args[@]}" >>"$out/$b.jsonl"; }
-      run_py() { OMP_NUM_THREADS=$threads "$py" tests/bench/pytorch/baseline.py "${args[@]}" >>"$out/$b.jsonl"; }
+      run_py() { OMP_NUM_THREADS=$threads "$py" -W ignore tests/bench/pytorch/baseline.py "${args[@]}" >>"$out/$b.jsonl"; }
       echo "bench_vs_pytorch: $b rep $rep/$reps $c" >&2
       if [ $((rep % 2)) -eq 1 ]; then run_cpp; run_py; else run_py; run_cpp; fi
     done

@@ -59,8 +59,8 @@ at::Generator& rng() {
 struct Options {
   bool train = false, resume = false;
   dm::app::GpuOptions gpu;  // --cuda-graphs, --bf16, --channels-last
-  int64_t steps = 0;    // training steps (0: the default for the run size)
-  int64_t samples = 0;  // samples for the Fréchet distance (0: default)
+  int64_t steps = 0;        // training steps (0: the default for the run size)
+  int64_t samples = 0;      // samples for the Fréchet distance (0: default)
   int64_t sample_levels = 0, steps_per_level = 0;  // the image sampler (0: defaults)
   double step_lr = 0;                              // ε (0: chosen by the variance rule)
   fs::path checkpoint;

@@ -56,8 +56,8 @@ at::Generator& rng() {
 struct Options {
   bool train = false, resume = false, clip = false;
   dm::app::GpuOptions gpu;  // --cuda-graphs, --bf16, --channels-last
-  int64_t steps = 0;    // training steps (0: the default for the run size)
-  int64_t samples = 0;  // samples for the Fréchet distance (0: default)
+  int64_t steps = 0;        // training steps (0: the default for the run size)
+  int64_t samples = 0;      // samples for the Fréchet distance (0: default)
   std::string schedule = "linear", variance = "fixedlarge";
   fs::path checkpoint;  // the shipped weights to sample from
 };

@@ -314,7 +314,8 @@ TEST(Train, ClipGradNormMatchesTorchAndStaysOnTheDevice) {
     EXPECT_NEAR(norm.item<double>(), expected, 1e-6 * expected);
     auto pa = a.net->parameters(), pb = b.net->parameters();
     for (size_t i = 0; i < pa.size(); ++i)
-      EXPECT_TRUE(torch::allclose(pa[i].grad(), pb[i].grad(), 1e-6, 1e-9)) << "max_norm " << max_norm;
+      EXPECT_TRUE(torch::allclose(pa[i].grad(), pb[i].grad(), 1e-6, 1e-9))
+          << "max_norm " << max_norm;
   }
 }
 

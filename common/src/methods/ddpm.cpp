@@ -19,7 +19,7 @@ Step ancestral(std::shared_ptr<const Process> process, AncestralOptions o) {
     if (o.clip_x0) r.x0 = r.x0.clamp(-1.0, 1.0);  // the DDPM code's clip_denoised
     // μ_θ(x_t, t) = μ̃(x_t, x̂_0): the true posterior mean with x̂_0 in place of x_0
     const auto q = process->posterior(t, t_next);
-    r.mean = q.c_x0 * r.x0 + q.c_xt * x;
+    r.mean = torch::add(r.x0 * q.c_x0, x, q.c_xt);
     // At the data end the step adds no noise: x_0 = μ (= x̂_0 for DDPM, since ᾱ_0 = 1).
     if (t_next <= process->t_min()) {
       r.x = r.mean;
@@ -28,8 +28,7 @@ Step ancestral(std::shared_ptr<const Process> process, AncestralOptions o) {
     // x_{t'} = μ + σ z with σ = exp(½ log σ²), as in the DDPM code
     const double log_var =
         o.variance == Variance::fixedsmall ? q.log_variance : q.log_kernel_variance;
-    const auto sigma = torch::scalar_tensor(0.5 * log_var, x.options()).exp();
-    r.x = r.mean + sigma * randn_like(x, gen);
+    r.x = torch::add(r.mean, randn_like(x, gen), std::exp(0.5 * log_var));
     return r;
   };
 }

@@ -50,7 +50,8 @@ struct GraphedForward::State {
     torch::Tensor x, label, labels, image, out;
   };
   std::map<std::string, Entry> graphs;
-  decltype(at::cuda::graph_pool_handle()) pool = at::cuda::graph_pool_handle();  // shared by this forward's graphs
+  decltype(at::cuda::graph_pool_handle()) pool =
+      at::cuda::graph_pool_handle();  // shared by this forward's graphs
   bool warned = false;
 
   // `waiter` does not run ahead of what `done` has queued so far.
@@ -91,8 +92,7 @@ struct GraphedForward::State {
 #endif
 };
 
-GraphedForward::GraphedForward(NetForward forward, int warmup)
-    : state_(std::make_shared<State>()) {
+GraphedForward::GraphedForward(NetForward forward, int warmup) : state_(std::make_shared<State>()) {
   if (!forward) throw Error("GraphedForward: empty forward function");
   state_->forward = std::move(forward);
   state_->warmup = warmup;

@@ -12,7 +12,7 @@ torch::Tensor TimeLabel::operator()(const torch::Tensor& t, const Process* proce
                                     const torch::TensorOptions& net) const {
   if (kind == Kind::affine) {
     const auto tt = t.to(net);
-    if (scale == 1.0 && shift == 0.0) return tt;
+    if (scale == 1.0) return shift == 0.0 ? tt : tt + shift;
     return tt * scale + shift;
   }
   if (!process) throw Error("TimeLabel: a log-σ label needs the process (for σ = s(t))");
@@ -103,9 +103,13 @@ NetModel::NetModel(FromFunction, Forward forward, NetSpec spec,
 }
 
 namespace {
+// The net's dtype and device, read from its first parameter. The handle is
+// taken once (parameters() walks every submodule): Module::to() changes a
+// parameter's data in place, so the handle follows the net to a new device.
 template <typename Net>
-torch::TensorOptions options_of(const Net& net) {
-  return net->parameters().front().options();
+std::function<torch::TensorOptions()> options_of(const Net& net) {
+  const auto first = net->parameters().front();
+  return [first] { return first.options(); };
 }
 torch::Tensor on(const torch::Tensor& v, const torch::TensorOptions& o) {
   return v.defined() ? v.to(o.device()) : v;
@@ -115,23 +119,25 @@ torch::Tensor on(const torch::Tensor& v, const torch::TensorOptions& o) {
 NetModel::NetModel(UNet net, NetSpec spec, std::shared_ptr<const Process> process)
     : NetModel(
           FromFunction{},
-          [net](const torch::Tensor& x, const torch::Tensor& label, const Condition& c) mutable {
-            const auto o = options_of(net);
+          [net, options = options_of(net)](const torch::Tensor& x, const torch::Tensor& label,
+                                           const Condition& c) mutable {
+            const auto o = options();
             const auto cond = c.image.defined() ? c.image.to(o) : torch::Tensor();
             return net->forward(x, label, on(c.labels, o), cond);
           },
           spec, std::move(process)) {
-  options_ = [net] { return options_of(net); };
+  options_ = options_of(net);
 }
 
 NetModel::NetModel(ScoreMLP net, NetSpec spec, std::shared_ptr<const Process> process)
     : NetModel(
           FromFunction{},
-          [net](const torch::Tensor& x, const torch::Tensor& label, const Condition& c) mutable {
-            return net->forward(x, label, on(c.labels, options_of(net)));
+          [net, options = options_of(net)](const torch::Tensor& x, const torch::Tensor& label,
+                                           const Condition& c) mutable {
+            return net->forward(x, label, on(c.labels, options()));
           },
           spec, std::move(process)) {
-  options_ = [net] { return options_of(net); };
+  options_ = options_of(net);
 }
 
 torch::Tensor NetModel::predict(const torch::Tensor& x, const torch::Tensor& t,

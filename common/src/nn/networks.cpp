@@ -47,6 +47,19 @@ torch::Tensor batch_labels(const torch::Tensor& t, int64_t n, const char* who) {
   return t;
 }
 
+// The frequencies for labels like `label`, computed again only when the
+// label's dtype or device changes. Created outside inference mode, so that a
+// net that sampled can train afterwards.
+const torch::Tensor& frequencies_for(torch::Tensor& cache, const torch::Tensor& label,
+                                     int64_t dim) {
+  if (!cache.defined() || cache.device() != label.device() ||
+      cache.scalar_type() != label.scalar_type()) {
+    c10::InferenceMode normal_tensors(false);
+    cache = sinusoidal_frequencies(dim, 10000.0, label.options());
+  }
+  return cache;
+}
+
 // Class labels → embedding rows: 0…K−1 stay, −1 (or no labels at all) → K, the null class.
 torch::Tensor class_rows(const torch::Tensor& labels, int64_t num_classes, int64_t n,
                          const torch::Device& device, const char* who) {
@@ -103,19 +116,29 @@ void read_ints(const nlohmann::json& j, const char* key, std::vector<int64_t>& o
 // Time embedding
 
 // ANCHOR: sinusoidal_embedding_impl
-torch::Tensor sinusoidal_embedding(const torch::Tensor& t_in, int64_t dim, double max_period) {
+torch::Tensor sinusoidal_frequencies(int64_t dim, double max_period,
+                                     const torch::TensorOptions& options) {
   if (dim < 2)
     throw Error("sinusoidal_embedding: dim must be at least 2, got " + std::to_string(dim));
-  if (t_in.dim() != 1) throw Error("sinusoidal_embedding: t must be [N], got " + shape_of(t_in));
-  const auto t = t_in.is_floating_point() ? t_in : t_in.to(torch::kFloat32);
   const int64_t half = dim / 2;
   // ω_i = exp(−ln(max_period)·i/(h−1)), i = 0…h−1  (h = 1: ω_0 = 1)
   const double step = half > 1 ? std::log(max_period) / double(half - 1) : 0.0;
-  const auto omega = torch::exp(-step * torch::arange(half, t.options()));
+  return torch::exp(-step * torch::arange(half, options));
+}
+
+torch::Tensor sinusoidal_embedding(const torch::Tensor& t, const torch::Tensor& omega,
+                                   int64_t dim) {
+  if (t.dim() != 1) throw Error("sinusoidal_embedding: t must be [N], got " + shape_of(t));
   const auto angle = t.unsqueeze(1) * omega.unsqueeze(0);  // [N, h]
   auto emb = torch::cat({torch::sin(angle), torch::cos(angle)}, 1);
   if (dim % 2 == 1) emb = F::pad(emb, F::PadFuncOptions({0, 1}));
   return emb;
+}
+
+torch::Tensor sinusoidal_embedding(const torch::Tensor& t_in, int64_t dim, double max_period) {
+  if (t_in.dim() != 1) throw Error("sinusoidal_embedding: t must be [N], got " + shape_of(t_in));
+  const auto t = t_in.is_floating_point() ? t_in : t_in.to(torch::kFloat32);
+  return sinusoidal_embedding(t, sinusoidal_frequencies(dim, max_period, t.options()), dim);
 }
 // ANCHOR_END: sinusoidal_embedding_impl
 
@@ -377,7 +400,9 @@ torch::Tensor UNetImpl::time_embedding(const torch::Tensor& t, const torch::Tens
                                        int64_t n) {
   const auto label = batch_labels(t, n, "UNet").to(time_fc1_->weight.options());
   // temb = W₂ SiLU(W₁ e(t) + b₁) + b₂  (+ the class's embedding)
-  auto temb = time_fc2_(torch::silu(time_fc1_(sinusoidal_embedding(label, config_.base_channels))));
+  const int64_t dim = config_.base_channels;
+  auto temb = time_fc2_(torch::silu(
+      time_fc1_(sinusoidal_embedding(label, frequencies_for(omega_, label, dim), dim))));
   if (config_.num_classes > 0)
     temb =
         temb + class_embedding_(class_rows(labels, config_.num_classes, n, temb.device(), "UNet"));
@@ -492,7 +517,8 @@ torch::Tensor ScoreMLPImpl::forward(const torch::Tensor& x, const torch::Tensor&
   torch::Tensor e;
   if (c.time_dim > 0) {
     const auto label = batch_labels(t, n, "ScoreMLP").to(time_fc_->weight.options());
-    e = torch::silu(time_fc_(sinusoidal_embedding(label, c.time_dim)));
+    e = torch::silu(time_fc_(
+        sinusoidal_embedding(label, frequencies_for(omega_, label, c.time_dim), c.time_dim)));
   }
   if (c.num_classes > 0) {
     const auto y = class_embedding_(class_rows(labels, c.num_classes, n, x.device(), "ScoreMLP"));

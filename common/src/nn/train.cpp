@@ -22,10 +22,14 @@ namespace fs = std::filesystem;
 namespace dm::train {
 
 json to_json(const TrainConfig& c) {
-  return {{"steps", c.steps},         {"lr", c.lr},
-          {"warmup", c.warmup},       {"grad_clip", c.grad_clip},
-          {"ema_decay", c.ema_decay}, {"checkpoint_every", c.checkpoint_every},
-          {"log_every", c.log_every}, {"bf16", c.bf16},
+  return {{"steps", c.steps},
+          {"lr", c.lr},
+          {"warmup", c.warmup},
+          {"grad_clip", c.grad_clip},
+          {"ema_decay", c.ema_decay},
+          {"checkpoint_every", c.checkpoint_every},
+          {"log_every", c.log_every},
+          {"bf16", c.bf16},
           {"channels_last", c.channels_last}};
 }
 
@@ -239,8 +243,7 @@ Trainer::Trainer(std::shared_ptr<torch::nn::Module> model, json model_config, Tr
   channels_last_ = config_.channels_last && device_.is_cuda();
   if (channels_last_) to_channels_last(*model_);
   params_ = model_->parameters();
-  optimizer_ = std::make_unique<torch::optim::Adam>(params_,
-                                                    torch::optim::AdamOptions(config_.lr));
+  optimizer_ = std::make_unique<torch::optim::Adam>(params_, torch::optim::AdamOptions(config_.lr));
   ema_ = std::make_unique<nn::EMA>(*model_, config_.ema_decay);
 }
 
@@ -366,6 +369,7 @@ void clear_grads(const std::vector<torch::Tensor>& parameters) {
   }
 }
 
+// ANCHOR: train_step
 torch::Tensor Trainer::train_step(const std::function<torch::Tensor(int64_t)>& loss_fn) {
   const int64_t step = step_ + 1;
   for (auto& group : optimizer_->param_groups())
@@ -383,6 +387,7 @@ torch::Tensor Trainer::train_step(const std::function<torch::Tensor(int64_t)>& l
   step_ = step;
   return loss.detach();
 }
+// ANCHOR_END: train_step
 
 // ANCHOR: train_loop
 TrainResult Trainer::run(const std::function<torch::Tensor(int64_t)>& loss_fn,
@@ -417,9 +422,9 @@ TrainResult Trainer::run(const std::function<torch::Tensor(int64_t)>& loss_fn,
     const double sum = unread.item<double>();
     if (!std::isfinite(sum)) {
       const int64_t from = step_ - unread_n + 1;
-      const std::string when = unread_n == 1 ? "at step " + std::to_string(step_)
-                                             : "between steps " + std::to_string(from) + " and " +
-                                                   std::to_string(step_);
+      const std::string when =
+          unread_n == 1 ? "at step " + std::to_string(step_)
+                        : "between steps " + std::to_string(from) + " and " + std::to_string(step_);
       throw Error("the loss became " + std::string(std::isnan(sum) ? "NaN" : "infinite") + " " +
                       when + "; training stopped",
                   fs::exists(checkpoint)

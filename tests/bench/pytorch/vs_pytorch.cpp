@@ -201,8 +201,9 @@ json run_case(const Args& a) {
       model.use_cuda_graphs(a.cuda_graphs);
       dm::ddpm::SampleOptions o;  // chapter 04: fixedlarge, no clipping, T = 1000 steps
       const int64_t n = batch_or(2000);
-      times = time_it(warmup, iters, device,
-                      [&] { dm::ddpm::sample(model, schedule, {n, 2}, gen, o, f32); });
+      times = time_it(warmup, iters, device, [&] {
+        dm::ddpm::sample(model, schedule, {n, 2}, gen, o, f32);
+      });
     }
   } else {
     usage("unknown case '" + a.which + "'");
@@ -263,7 +264,8 @@ void export_all(const fs::path& dir) {
     for (auto& p : net->named_parameters())
       if (p.key().rfind("conv_out.", 0) == 0) p.value().normal_(0, 0.05);
     net->eval();
-    const auto x = torch::sin(0.37 * torch::arange(4 * 32 * 32, torch::kFloat32)).reshape({4, 1, 32, 32});
+    const auto x =
+        torch::sin(0.37 * torch::arange(4 * 32 * 32, torch::kFloat32)).reshape({4, 1, 32, 32});
     const auto t = torch::tensor({0.f, 17.f, 499.f, 999.f});
     export_net(dir, "unet", *net, x, t, net->forward(x, t));
   }

@@ -67,6 +67,13 @@ torch::Tensor sinusoidal_embedding(const torch::Tensor& t, int64_t dim,
                                    double max_period = 10000.0);
 // ANCHOR_END: sinusoidal_embedding
 
+// The same embedding with the frequencies ω given ([⌊dim/2⌋], t's dtype and
+// device; from sinusoidal_frequencies): the networks compute ω once, not at
+// every call.
+torch::Tensor sinusoidal_embedding(const torch::Tensor& t, const torch::Tensor& omega, int64_t dim);
+torch::Tensor sinusoidal_frequencies(int64_t dim, double max_period,
+                                     const torch::TensorOptions& options);
+
 // ---------------------------------------------------------------------------
 // The U-Net.
 
@@ -150,6 +157,7 @@ class UNetImpl : public torch::nn::Module {
                     const torch::Tensor& cond) const;
 
   UNetConfig config_;
+  torch::Tensor omega_;  // the time embedding's frequencies, in the last label's dtype and device
   torch::nn::Linear time_fc1_{nullptr}, time_fc2_{nullptr};
   torch::nn::Embedding class_embedding_{nullptr};
   torch::nn::Conv2d conv_in_{nullptr}, conv_out_{nullptr};
@@ -193,6 +201,7 @@ class ScoreMLPImpl : public torch::nn::Module {
 
  private:
   MLPConfig config_;
+  torch::Tensor omega_;  // the time embedding's frequencies, in the last label's dtype and device
   torch::nn::Linear time_fc_{nullptr}, out_{nullptr};
   torch::nn::Embedding class_embedding_{nullptr};
   std::vector<torch::nn::Linear> hidden_, cond_proj_;
