@@ -257,3 +257,107 @@ TEST(MetricsNoiseFloor, EnergyDistanceFloorIsPositiveAndMatchesTheory) {
 }
 
 }  // namespace
+
+// ---------------------------------------------------------------------------
+// KID and precision/recall on Gaussian "features", where the answers are known.
+
+namespace {
+
+// x ~ N(μ, I_d): KID's population value against N(0, I_d) in closed form.
+// With the kernel's feature map, MMD² = Σ_k C(3,k) d^−k ‖E x^⊗k − E y^⊗k‖²; for
+// m = ‖μ‖²: ‖Ex − Ey‖² = m, ‖E xxᵀ − E yyᵀ‖² = m², ‖E x^⊗3‖² = m³ + 6m² + 3dm + 6m.
+double kid_of_a_shift(double m, double d) {
+  return 3 * m / d + 3 * m * m / (d * d) +
+         (m * m * m + 6 * m * m + 3 * d * m + 6 * m) / (d * d * d);
+}
+
+}  // namespace
+
+TEST(MetricsKid, IsUnbiasedBetweenTwoSamplesOfOneDistribution) {
+  // Over many pairs of independent samples of N(0, I_8), the mean KID is 0
+  // within its standard error (a biased estimator would sit above it).
+  auto gen = dm_test::generator(11);
+  const int pairs = 40;
+  std::vector<double> v;
+  for (int p = 0; p < pairs; ++p) {
+    const auto x = torch::randn({400, 8}, gen, dm::f64()),
+               y = torch::randn({400, 8}, gen, dm::f64());
+    v.push_back(dm::metrics::kid(x, y, 4).value);
+  }
+  double mean = 0, var = 0;
+  for (double e : v) mean += e / pairs;
+  for (double e : v) var += (e - mean) * (e - mean) / (pairs - 1);
+  const double se = std::sqrt(var / pairs);
+  EXPECT_GT(se, 0);
+  EXPECT_LT(std::abs(mean), 4 * se) << "mean " << mean << " ± " << se;
+}
+
+TEST(MetricsKid, MatchesTheClosedFormForAShiftedGaussian) {
+  auto gen = dm_test::generator(12);
+  const int64_t d = 8, n = 2000;
+  const auto shift = torch::full({d}, 0.5, dm::f64());  // m = ‖μ‖² = 2
+  const auto x = torch::randn({n, d}, gen, dm::f64()) + shift;
+  const auto y = torch::randn({n, d}, gen, dm::f64());
+  const auto r = dm::metrics::kid(x, y, 10);
+  const double expected = kid_of_a_shift(2.0, double(d));  // ≈ 1.117
+  EXPECT_EQ(r.n, n);
+  EXPECT_EQ(r.blocks, 10);
+  EXPECT_GT(r.se, 0);
+  EXPECT_LT(std::abs(r.value - expected), 4 * r.se)
+      << r.value << " ± " << r.se << " vs closed form " << expected;
+  EXPECT_LT(r.se, 0.2 * expected) << "the estimate must resolve a shift this large";
+  // A smaller shift scores less, with the same sign of difference as the closed form.
+  const auto half = dm::metrics::kid(torch::randn({n, d}, gen, dm::f64()) + 0.5 * shift, y, 10);
+  EXPECT_LT(half.value, r.value - 3 * std::hypot(half.se, r.se));
+}
+
+TEST(MetricsKid, RefusesBadInput) {
+  const auto x = torch::zeros({20, 4}, dm::f64());
+  EXPECT_THROW(dm::metrics::kid(x, torch::zeros({20, 3}, dm::f64())), dm::Error);
+  EXPECT_THROW(dm::metrics::kid(x, x, 1), dm::Error);  // no standard error
+  EXPECT_THROW(dm::metrics::kid(x, torch::zeros({5, 4}, dm::f64())), dm::Error);  // blocks of 0
+  EXPECT_THROW(dm::metrics::kid(torch::zeros({20}), x), dm::Error);
+}
+
+TEST(MetricsPrecisionRecall, MoveTheWayTheyMustOnGaussians) {
+  auto gen = dm_test::generator(13);
+  const int64_t d = 16, n = 1000;
+  const auto real = torch::randn({n, d}, gen, dm::f64());
+  auto pr = [&](const torch::Tensor& fake) { return dm::metrics::precision_recall(real, fake, 3); };
+  const auto same = pr(torch::randn({n, d}, gen, dm::f64()));
+  const auto shifted = pr(torch::randn({n, d}, gen, dm::f64()) + 1.0);
+  const auto shrunk = pr(0.5 * torch::randn({n, d}, gen, dm::f64()));  // sharp but collapsed
+  const auto spread = pr(2.0 * torch::randn({n, d}, gen, dm::f64()));  // diverse but off
+  EXPECT_EQ(same.k, 3);
+  EXPECT_EQ(same.n_fake, n);
+  // Same distribution: both high and about equal (the roles are symmetric).
+  EXPECT_GT(same.precision, 0.6);
+  EXPECT_GT(same.recall, 0.6);
+  EXPECT_NEAR(same.precision, same.recall, 0.1);
+  // A shift loses both.
+  EXPECT_LT(shifted.precision, same.precision - 0.2);
+  EXPECT_LT(shifted.recall, same.recall - 0.2);
+  // Collapsed samples stay inside the data (precision up) but miss most of it.
+  EXPECT_GT(shrunk.precision, same.precision);
+  EXPECT_LT(shrunk.recall, same.recall - 0.3);
+  // Spread-out samples cover the data but are mostly off it.
+  EXPECT_LT(spread.precision, same.precision - 0.3);
+  EXPECT_GT(spread.recall, same.recall);
+}
+
+TEST(MetricsPrecisionRecall, ADroppedModeHalvesTheRecallOnly) {
+  auto gen = dm_test::generator(14);
+  const int64_t d = 8, n = 800;
+  auto two_modes = [&](int64_t count) {  // ±3 along the first axis, equal weights
+    auto x = torch::randn({count, d}, gen, dm::f64());
+    x.select(1, 0).add_((torch::arange(count, dm::f64()).remainder(2) * 2 - 1) * 3.0);
+    return x;
+  };
+  const auto real = two_modes(n);
+  auto one_mode = torch::randn({n, d}, gen, dm::f64());
+  one_mode.select(1, 0).add_(3.0);
+  const auto both = dm::metrics::precision_recall(real, two_modes(n));
+  const auto dropped = dm::metrics::precision_recall(real, one_mode);
+  EXPECT_GT(dropped.precision, 0.8 * both.precision);   // what it draws is real
+  EXPECT_NEAR(dropped.recall, 0.5 * both.recall, 0.1);  // half the data is never drawn
+}

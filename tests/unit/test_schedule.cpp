@@ -252,7 +252,13 @@ TEST(Schedule, IntegerStepsAreGatheredExactly) {
   const auto copy = s;
   EXPECT_EQ(copy.a(grid).sizes(), grid.sizes());
   EXPECT_TRUE(torch::equal(copy.a(grid).reshape({-1}), s.a(grid.reshape({-1}))));
+}
+
+TEST(Schedule, IntegerStepsOnAGpuUseTheTablesCopiedThere) {
   if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  const auto s = sc::linear();
+  const auto t = torch::tensor({0, 1, 2, 500, 999, 1000}, torch::kLong);
+  const auto a = s.a(t), sd = s.s(t);
   const auto tc = t.to(torch::kCUDA);
   EXPECT_TRUE(torch::equal(s.a(tc).cpu(), a));  // the tables copied to the GPU once
   EXPECT_TRUE(torch::equal(s.s(tc.to(torch::kFloat32)).cpu(), sd));

@@ -2,7 +2,9 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 
+#include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "dm/base/core.hpp"
 
@@ -76,5 +78,97 @@ NoiseFloor noise_floor(
   floor.std = std::sqrt(floor.std);
   return floor;
 }
+
+// ---------------------------------------------------------------------------
+// KID, precision and recall
+
+namespace {
+
+void check_features(const torch::Tensor& x, const char* name, const char* who) {
+  if (!x.defined() || x.dim() != 2)
+    throw Error(std::string(who) + ": " + name + " must be a [N, d] feature matrix");
+}
+
+// Unbiased MMD² with the cubic kernel between two blocks (float64).
+double mmd2_unbiased(const torch::Tensor& x, const torch::Tensor& y) {
+  const double d = double(x.size(1)), n = double(x.size(0)), m = double(y.size(0));
+  auto kernel = [&](const torch::Tensor& a, const torch::Tensor& b) {
+    return (a.mm(b.t()) / d + 1).pow(3);
+  };
+  const auto kxx = kernel(x, x), kyy = kernel(y, y), kxy = kernel(x, y);
+  const double sxx = (kxx.sum() - kxx.diagonal().sum()).item<double>();
+  const double syy = (kyy.sum() - kyy.diagonal().sum()).item<double>();
+  return sxx / (n * (n - 1)) + syy / (m * (m - 1)) - 2 * kxy.sum().item<double>() / (n * m);
+}
+
+// The distance of every row of `points` to its k-th nearest neighbour among
+// the other rows (in chunks of rows, so n² distances never live at once).
+torch::Tensor kth_neighbour_radius(const torch::Tensor& points, int k) {
+  const int64_t n = points.size(0), chunk = 1024;
+  std::vector<torch::Tensor> radii;
+  for (int64_t i = 0; i < n; i += chunk) {
+    const auto d = torch::cdist(points.slice(0, i, std::min(i + chunk, n)), points);
+    // The smallest distance of a row is to itself (0): the k-th neighbour is the (k+1)-th smallest.
+    radii.push_back(std::get<0>(d.topk(k + 1, 1, /*largest=*/false)).select(1, k));
+  }
+  return torch::cat(radii);
+}
+
+// The fraction of `query` rows inside some ball (centre `centres` row, radius `radius`).
+double fraction_inside(const torch::Tensor& query, const torch::Tensor& centres,
+                       const torch::Tensor& radius) {
+  const int64_t n = query.size(0), chunk = 1024;
+  int64_t inside = 0;
+  for (int64_t i = 0; i < n; i += chunk) {
+    const auto d = torch::cdist(query.slice(0, i, std::min(i + chunk, n)), centres);
+    inside += (d <= radius.unsqueeze(0)).any(1).sum().item<int64_t>();
+  }
+  return double(inside) / double(n);
+}
+
+}  // namespace
+
+// ANCHOR: kid_impl
+Kid kid(const torch::Tensor& x_in, const torch::Tensor& y_in, int blocks) {
+  check_features(x_in, "x", "kid");
+  check_features(y_in, "y", "kid");
+  if (x_in.size(1) != y_in.size(1))
+    throw Error("kid: x and y have different feature sizes (" + std::to_string(x_in.size(1)) +
+                " vs " + std::to_string(y_in.size(1)) + ")");
+  if (blocks < 2) throw Error("kid: need at least 2 blocks for a standard error");
+  const int64_t bx = x_in.size(0) / blocks, by = y_in.size(0) / blocks;
+  if (bx < 2 || by < 2)
+    throw Error("kid: " + std::to_string(blocks) + " blocks need at least " +
+                std::to_string(2 * blocks) + " rows in each set, got " +
+                std::to_string(x_in.size(0)) + " and " + std::to_string(y_in.size(0)));
+  const auto x = x_in.to(torch::kCPU, torch::kFloat64), y = y_in.to(torch::kCPU, torch::kFloat64);
+  std::vector<double> est;
+  for (int b = 0; b < blocks; ++b)
+    est.push_back(
+        mmd2_unbiased(x.slice(0, b * bx, (b + 1) * bx), y.slice(0, b * by, (b + 1) * by)));
+  double mean = 0, var = 0;
+  for (double e : est) mean += e / blocks;
+  for (double e : est) var += (e - mean) * (e - mean) / (blocks - 1);
+  return {mean, std::sqrt(var / blocks), bx * blocks, by * blocks, blocks};
+}
+// ANCHOR_END: kid_impl
+
+// ANCHOR: precision_recall_impl
+PrecisionRecall precision_recall(const torch::Tensor& real_in, const torch::Tensor& fake_in,
+                                 int k) {
+  check_features(real_in, "real", "precision_recall");
+  check_features(fake_in, "fake", "precision_recall");
+  if (real_in.size(1) != fake_in.size(1))
+    throw Error("precision_recall: real and fake have different feature sizes");
+  if (k < 1 || real_in.size(0) <= k || fake_in.size(0) <= k)
+    throw Error("precision_recall: each set needs more than k = " + std::to_string(k) + " rows");
+  const auto real = real_in.to(torch::kCPU, torch::kFloat64);
+  const auto fake = fake_in.to(torch::kCPU, torch::kFloat64);
+  const auto real_radius = kth_neighbour_radius(real, k);
+  const auto fake_radius = kth_neighbour_radius(fake, k);
+  return {fraction_inside(fake, real, real_radius), fraction_inside(real, fake, fake_radius),
+          real.size(0), fake.size(0), k};
+}
+// ANCHOR_END: precision_recall_impl
 
 }  // namespace dm::metrics
