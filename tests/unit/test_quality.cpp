@@ -13,11 +13,15 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 
 #include "dm/base/core.hpp"
+#include "dm/data/fashion.hpp"
+#include "dm/data/metrics.hpp"
 #include "dm/data/quality.hpp"
+#include "dm/nn/train.hpp"
 #include "test_dirs.hpp"
 
 namespace fs = std::filesystem;
@@ -163,4 +167,84 @@ TEST(Classifier, LearnsAnEasySyntheticTask) {
   const auto hist = q::class_histogram(net, images);
   EXPECT_EQ(hist.size(0), 3);
   EXPECT_EQ(hist.sum().item<int64_t>(), n);
+}
+
+// ---------------------------------------------------------------------------
+// The protocol's pieces on the shipped classifier and real Fashion-MNIST.
+
+TEST(Classifier, FeaturesLeaveTheBatchNormStatisticsAlone) {
+  torch::manual_seed(2);
+  q::ClassifierConfig c;
+  c.width = 8;
+  q::Classifier net(c);
+  net->train();  // as after training: features() must switch to eval mode itself
+  std::vector<torch::Tensor> before;
+  for (const auto& b : net->buffers()) before.push_back(b.clone());
+  q::features(net, torch::randn({40, 1, 32, 32}) * 3 + 1);  // far from the running statistics
+  const auto after = net->buffers();
+  ASSERT_EQ(after.size(), before.size());
+  for (size_t i = 0; i < after.size(); ++i)
+    EXPECT_TRUE(torch::equal(after[i], before[i])) << "buffer " << i << " changed";
+}
+
+// Held-out real images score within noise of zero; the same images made
+// worse score worse, step by step; dropping modes costs recall.
+TEST(QualityLadder, KidAndRecallOrderCorruptedImages) {
+  const auto path = dm::train::checkpoints_dir() / "fashion_classifier.pt";
+  if (!fs::exists(path)) GTEST_SKIP() << "no shipped classifier at " << path;
+  const auto test = dm::data::load_fashion_mnist(dm::data::Split::test, {}, 1000);
+  const auto train = dm::data::load_fashion_mnist(dm::data::Split::train, {}, 6000);
+  auto classifier = q::load_classifier(path, torch::kCPU);
+  const int64_t n = 500;
+  const auto ref = test.images.slice(0, 0, n), held_out = test.images.slice(0, n, 2 * n);
+  const auto f_ref = q::features(classifier, ref);
+  auto score = [&](const torch::Tensor& images) {
+    const auto f = q::features(classifier, images);
+    return std::make_pair(dm::metrics::kid(f, f_ref, 10), dm::metrics::precision_recall(f_ref, f));
+  };
+  auto gen = at::detail::createCPUGenerator(5);
+  auto noised = [&](double sigma) {
+    return (held_out + sigma * at::randn(held_out.sizes(), gen)).clamp(-1, 1);
+  };
+  const auto [real, real_pr] = score(held_out);
+  auto show = [](const char* what, const dm::metrics::Kid& k) {
+    std::printf("  ladder: %-22s KID %.5f ± %.5f\n", what, k.value, k.se);
+  };
+  show("held-out real", real);
+  EXPECT_LT(std::abs(real.value), 3 * real.se + 1e-12) << real.value << " ± " << real.se;
+  // Noise of growing strength: KID grows, each step beyond both standard errors.
+  double last = real.value, last_se = real.se;
+  for (double sigma : {0.1, 0.3, 0.6}) {
+    const auto k = score(noised(sigma)).first;
+    show(("noise σ = " + std::to_string(sigma).substr(0, 3)).c_str(), k);
+    EXPECT_GT(k.value - last, 2 * std::hypot(k.se, last_se)) << "noise σ = " << sigma;
+    last = k.value;
+    last_se = k.se;
+  }
+  // A 3×3 box blur and a fixed shuffle of the pixels: both far from the data.
+  namespace F = torch::nn::functional;
+  const auto blurred = F::avg_pool2d(
+      held_out, F::AvgPool2dFuncOptions(3).stride(1).padding(1).count_include_pad(false));
+  const auto perm = at::randperm(32 * 32, gen);
+  const auto shuffled =
+      held_out.reshape({n, 1, 32 * 32}).index_select(2, perm).reshape({n, 1, 32, 32});
+  const auto blur = score(blurred).first, shuffle = score(shuffled).first;
+  show("3×3 blur", blur);
+  show("pixels shuffled", shuffle);
+  EXPECT_GT(blur.value - real.value, 3 * std::hypot(blur.se, real.se));
+  EXPECT_GT(shuffle.value, blur.value);
+  // Mode dropping: 500 training images of one class only (T-shirts). What is
+  // drawn is real, but most of the data is never drawn: recall collapses.
+  const auto one_class =
+      train.images.index_select(0, torch::nonzero(train.labels == 0).squeeze(1)).slice(0, 0, n);
+  ASSERT_EQ(one_class.size(0), n);
+  const auto [dropped, dropped_pr] = score(one_class);
+  show("one class only", dropped);
+  std::printf("  ladder: recall %.3f (real) vs %.3f (one class); precision %.3f vs %.3f\n",
+              real_pr.recall, dropped_pr.recall, real_pr.precision, dropped_pr.precision);
+  EXPECT_GT(dropped.value - real.value, 3 * std::hypot(dropped.se, real.se));
+  EXPECT_LT(dropped_pr.recall, real_pr.recall - 0.3)
+      << "recall " << dropped_pr.recall << " vs " << real_pr.recall << " for real images";
+  EXPECT_GT(real_pr.precision, 0.5);
+  EXPECT_GT(real_pr.recall, 0.5);
 }

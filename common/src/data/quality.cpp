@@ -221,6 +221,17 @@ nlohmann::json SampleReport::to_json() const {
   return {{"samples", samples},
           {"frechet_distance", frechet_distance},
           {"frechet_floor_train_vs_test", frechet_floor},
+          {"kid", {{"value", kid.value}, {"se", kid.se}, {"n", kid.n}, {"blocks", kid.blocks}}},
+          {"kid_floor_train_vs_test",
+           {{"value", kid_floor.value},
+            {"se", kid_floor.se},
+            {"n", kid_floor.n},
+            {"blocks", kid_floor.blocks}}},
+          {"precision", pr.precision},
+          {"recall", pr.recall},
+          {"precision_recall_k", pr.k},
+          {"precision_recall_floor_train_vs_test",
+           {{"precision", pr_floor.precision}, {"recall", pr_floor.recall}}},
           {"class_fractions", class_fractions},
           {"largest_class_fraction_error", largest_class_fraction_error},
           {"classifier_test_accuracy", classifier_test_accuracy}};
@@ -239,10 +250,16 @@ SampleReport report_samples(const torch::Tensor& samples, const torch::Tensor& t
   r.samples = n;
   // ANCHOR: frechet_floor
   const auto f_test = features(classifier, test_images.slice(0, 0, n));
-  r.frechet_distance = frechet_distance(features(classifier, samples), f_test);
-  r.frechet_floor =
-      frechet_distance(features(classifier, train_images.slice(0, 0, n)), f_test);  // real vs real
+  const auto f_samples = features(classifier, samples);
+  const auto f_train = features(classifier, train_images.slice(0, 0, n));  // real vs real
+  r.frechet_distance = frechet_distance(f_samples, f_test);
+  r.frechet_floor = frechet_distance(f_train, f_test);
   // ANCHOR_END: frechet_floor
+  const int blocks = static_cast<int>(std::clamp<int64_t>(n / 32, 2, 10));
+  r.kid = metrics::kid(f_samples, f_test, blocks);
+  r.kid_floor = metrics::kid(f_train, f_test, blocks);
+  r.pr = metrics::precision_recall(f_test, f_samples, 3);
+  r.pr_floor = metrics::precision_recall(f_test, f_train, 3);
   const auto hist = class_histogram(classifier, samples);
   for (int64_t k = 0; k < hist.size(0); ++k) {
     r.class_fractions.push_back(hist[k].item<double>() / double(n));
@@ -255,6 +272,10 @@ SampleReport report_samples(const torch::Tensor& samples, const torch::Tensor& t
   std::printf(
       "  Fréchet distance (%lld samples vs %lld test images): %.2f; floor (train vs test): %.2f\n",
       (long long)n, (long long)n, r.frechet_distance, r.frechet_floor);
+  std::printf("  KID: %.4f ± %.4f; floor (train vs test): %.4f ± %.4f (%d blocks)\n", r.kid.value,
+              r.kid.se, r.kid_floor.value, r.kid_floor.se, blocks);
+  std::printf("  precision %.3f, recall %.3f (k = 3); train vs test: %.3f, %.3f\n", r.pr.precision,
+              r.pr.recall, r.pr_floor.precision, r.pr_floor.recall);
   std::printf("  class fractions %.3f … %.3f (0.1 each in the data)\n",
               *std::min_element(r.class_fractions.begin(), r.class_fractions.end()),
               *std::max_element(r.class_fractions.begin(), r.class_fractions.end()));

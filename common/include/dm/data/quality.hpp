@@ -16,6 +16,8 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "dm/data/metrics.hpp"
+
 namespace dm::quality {
 
 struct ClassifierConfig {
@@ -87,18 +89,24 @@ Eigen::MatrixXd sqrt_psd(const Eigen::MatrixXd& m);
 // ---- What the image chapters report about their samples ------------------------
 struct SampleReport {
   int64_t samples = 0;
-  double frechet_distance = 0;          // samples vs the first n test images
-  double frechet_floor = 0;             // the first n training images vs the same test images
-  std::vector<double> class_fractions;  // by the classifier; the data has 0.1 of each
+  double frechet_distance = 0;            // samples vs the first n test images
+  double frechet_floor = 0;               // the first n training images vs the same test images
+  metrics::Kid kid, kid_floor;            // the same two comparisons by KID (± its standard error)
+  metrics::PrecisionRecall pr, pr_floor;  // and by precision/recall (k = 3)
+  std::vector<double> class_fractions;    // by the classifier; the data has 0.1 of each
   double largest_class_fraction_error = 0;
   double classifier_test_accuracy = -1;  // from the classifier file, −1 if it does not say
-  // {samples, frechet_distance, frechet_floor_train_vs_test, class_fractions,
+  // {samples, frechet_distance, frechet_floor_train_vs_test, kid {value, se, n,
+  //  blocks}, kid_floor_train_vs_test, precision, recall, precision_recall_k,
+  //  precision_recall_floor_train_vs_test {precision, recall}, class_fractions,
   //  largest_class_fraction_error, classifier_test_accuracy}
   nlohmann::json to_json() const;
 };
 // Measures n generated images [n, 1, 32, 32] in [−1, 1] with the shipped
 // classifier (checkpoints_dir()/fashion_classifier.pt) against the first n
-// images of each split, and prints the two lines the chapters show.
+// images of each split, and prints the lines the chapters show. Every
+// statistic comes with its real-vs-real value at the same n (train vs test
+// images); KID with its standard error from clamp(n/32, 2, 10) blocks.
 SampleReport report_samples(const torch::Tensor& samples, const torch::Tensor& train_images,
                             const torch::Tensor& test_images, const torch::Device& device);
 
