@@ -41,12 +41,23 @@ dm::nn::UNet small_unet(const torch::Device& device) {
   return net;
 }
 
+// One small U-Net behind the seam twice: eagerly, and asking for CUDA graphs.
+struct TwoModels {
+  dm::schedule::Schedule schedule;
+  dm::nn::UNet net;
+  dm::nn::NetModel eager, graphed;
+  TwoModels(const torch::Device& device, int64_t T)
+      : schedule(dm::schedule::linear(T)),
+        net(small_unet(device)),
+        eager(net, dm::nn::NetSpec::ddpm(), schedule),
+        graphed(net, dm::nn::NetSpec::ddpm(), schedule) {
+    graphed.use_cuda_graphs();
+  }
+};
+
 TEST(CudaGraph, FallsBackToTheEagerForwardOnTheCpu) {
-  const auto schedule = dm::schedule::linear(100);
-  auto net = small_unet(torch::kCPU);
-  dm::nn::NetModel eager(net, dm::nn::NetSpec::ddpm(), schedule);
-  dm::nn::NetModel graphed(net, dm::nn::NetSpec::ddpm(), schedule);
-  graphed.use_cuda_graphs();
+  TwoModels m(torch::kCPU, 100);
+  auto &eager = m.eager, &graphed = m.graphed;
   auto gen = dm_test::generator(0);
   const auto x = dm::randn({4, 1, 8, 8}, gen, torch::TensorOptions(torch::kFloat32));
   const auto labels = torch::tensor({0, 1, 2, -1}, torch::kLong);
@@ -69,11 +80,8 @@ TEST(CudaGraph, FallsBackToTheEagerForwardOnTheCpu) {
 TEST(CudaGraph, ReplayEqualsTheEagerForwardOnAGpu) {
   if (!dm::nn::GraphedForward::available()) GTEST_SKIP() << "no CUDA device (or a CPU build)";
   const torch::Device cuda(torch::kCUDA);
-  const auto schedule = dm::schedule::linear(100);
-  auto net = small_unet(cuda);
-  dm::nn::NetModel eager(net, dm::nn::NetSpec::ddpm(), schedule);
-  dm::nn::NetModel graphed(net, dm::nn::NetSpec::ddpm(), schedule);
-  graphed.use_cuda_graphs();
+  TwoModels m(cuda, 100);
+  auto &eager = m.eager, &graphed = m.graphed;
   auto gen = dm::make_generator(0, cuda);
   const auto opts = torch::TensorOptions().device(cuda);
   c10::InferenceMode inference;
@@ -99,18 +107,15 @@ TEST(CudaGraph, ReplayEqualsTheEagerForwardOnAGpu) {
 TEST(CudaGraph, AGraphedChainEqualsTheEagerChain) {
   if (!dm::nn::GraphedForward::available()) GTEST_SKIP() << "no CUDA device (or a CPU build)";
   const torch::Device cuda(torch::kCUDA);
-  const auto schedule = dm::schedule::linear(30);
-  auto net = small_unet(cuda);
-  dm::nn::NetModel eager(net, dm::nn::NetSpec::ddpm(), schedule);
-  dm::nn::NetModel graphed(net, dm::nn::NetSpec::ddpm(), schedule);
-  graphed.use_cuda_graphs();
+  TwoModels m(cuda, 30);
+  auto &eager = m.eager, &graphed = m.graphed;
   dm::ddpm::SampleOptions o;
   o.clip_x0 = true;
   const auto opts = torch::TensorOptions().device(cuda);
   const dm::Condition c(torch::tensor({0, 1, 2, -1}, opts.dtype(torch::kLong)));
   auto g1 = dm::make_generator(7, cuda), g2 = dm::make_generator(7, cuda);
-  const auto a = dm::ddpm::sample(eager, schedule, {4, 1, 8, 8}, g1, o, opts, c);
-  const auto b = dm::ddpm::sample(graphed, schedule, {4, 1, 8, 8}, g2, o, opts, c);
+  const auto a = dm::ddpm::sample(eager, m.schedule, {4, 1, 8, 8}, g1, o, opts, c);
+  const auto b = dm::ddpm::sample(graphed, m.schedule, {4, 1, 8, 8}, g2, o, opts, c);
   EXPECT_LE(max_abs_diff(a, b), 1e-4);
   EXPECT_EQ(graphed.graph_stats().captures, 1);
   EXPECT_EQ(graphed.graph_stats().replays, 30);
@@ -119,10 +124,8 @@ TEST(CudaGraph, AGraphedChainEqualsTheEagerChain) {
 TEST(CudaGraph, AutogradCallsRunEagerly) {
   if (!dm::nn::GraphedForward::available()) GTEST_SKIP() << "no CUDA device (or a CPU build)";
   const torch::Device cuda(torch::kCUDA);
-  const auto schedule = dm::schedule::linear(100);
-  auto net = small_unet(cuda);
-  dm::nn::NetModel graphed(net, dm::nn::NetSpec::ddpm(), schedule);
-  graphed.use_cuda_graphs();
+  TwoModels m(cuda, 100);
+  auto& graphed = m.graphed;
   const auto x = torch::randn({2, 1, 8, 8}, torch::TensorOptions().device(cuda));
   const auto out = graphed.predict(x, torch::full({2}, 10.0, x.options()));
   EXPECT_TRUE(out.requires_grad());  // differentiable: it ran eagerly

@@ -4,9 +4,13 @@
 
 namespace dm {
 
+namespace {
 // ANCHOR: convert_impl
-torch::Tensor convert(const torch::Tensor& out, Prediction from, Prediction to,
-                      const torch::Tensor& x, const torch::Tensor& a, const torch::Tensor& s) {
+// a, s are per-row tensors, or plain numbers when one time serves the whole
+// batch (then no 0-dim tensors are made: fewer operations per sampling step).
+template <class Scale>
+torch::Tensor through_eps(const torch::Tensor& out, Prediction from, Prediction to,
+                          const torch::Tensor& x, const Scale& a, const Scale& s) {
   if (from == to) return out;
   // Everything through ε:  ε = −s·score = (x − a·x̂_0)/s
   torch::Tensor eps;
@@ -23,25 +27,16 @@ torch::Tensor convert(const torch::Tensor& out, Prediction from, Prediction to,
   return eps;
 }
 // ANCHOR_END: convert_impl
+}  // namespace
+
+torch::Tensor convert(const torch::Tensor& out, Prediction from, Prediction to,
+                      const torch::Tensor& x, const torch::Tensor& a, const torch::Tensor& s) {
+  return through_eps(out, from, to, x, a, s);
+}
 
 torch::Tensor convert(const torch::Tensor& out, Prediction from, Prediction to,
                       const torch::Tensor& x, Coefficients c) {
-  if (from == to) return out;
-  // One time for the whole batch: the same formulas with the scalars a, s
-  // (fewer operations per sampling step than through 0-dim tensors).
-  const double a = c.a, s = c.s;
-  torch::Tensor eps;
-  switch (from) {
-    case Prediction::eps: eps = out; break;
-    case Prediction::score: eps = out * -s; break;
-    case Prediction::x0: eps = torch::sub(x, out, a).div_(s); break;
-  }
-  switch (to) {
-    case Prediction::eps: return eps;
-    case Prediction::score: return eps * (-1.0 / s);
-    case Prediction::x0: return torch::sub(x, eps, s).div_(a);
-  }
-  return eps;
+  return through_eps(out, from, to, x, c.a, c.s);
 }
 
 torch::Tensor time_like(double t, const torch::Tensor& x) {

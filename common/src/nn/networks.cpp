@@ -136,7 +136,6 @@ torch::Tensor sinusoidal_embedding(const torch::Tensor& t, const torch::Tensor& 
 }
 
 torch::Tensor sinusoidal_embedding(const torch::Tensor& t_in, int64_t dim, double max_period) {
-  if (t_in.dim() != 1) throw Error("sinusoidal_embedding: t must be [N], got " + shape_of(t_in));
   const auto t = t_in.is_floating_point() ? t_in : t_in.to(torch::kFloat32);
   return sinusoidal_embedding(t, sinusoidal_frequencies(dim, max_period, t.options()), dim);
 }
