@@ -63,6 +63,7 @@ struct Options {
   int64_t samples = 0;      // samples for the Fréchet distance (0: default)
   int64_t sample_levels = 0, steps_per_level = 0;  // the image sampler (0: defaults)
   double step_lr = 0;                              // ε (0: chosen by the variance rule)
+  fs::path init;                                   // --init: weights to train further from
   fs::path checkpoint;
 };
 
@@ -419,7 +420,8 @@ dm::app::TrainedImageModel get_unet(const dm::Chapter& ch, const Options& o, con
   m.checkpoint = o.checkpoint;
   m.export_name = "ncsn_fashion.pt";
   m.training_title = "training the U-Net as s_θ(x, σ) (σ²-weighted denoising score matching)";
-  auto t = dm::app::image_training(o.train, o.resume, o.steps, sz.image_train_steps, sz.batch);
+  auto t =
+      dm::app::image_training(o.train, o.resume, o.steps, sz.image_train_steps, sz.batch, o.init);
   t.gpu = o.gpu;
   t.checkpoint_every = 250;
   t.grid_every = opt.quick ? 0 : 2000;
@@ -534,9 +536,13 @@ int main(int argc, char** argv) {
         "03_ncsn", "Chapter 03: NCSN — noise-conditional scores and annealed Langevin dynamics", 2);
     Options o;
     auto& app = chapter.app();
-    app.add_flag("--train", o.train,
-                 "train the U-Net here instead of loading the shipped checkpoint");
+    auto* train_flag = app.add_flag(
+        "--train", o.train, "train the U-Net here instead of loading the shipped checkpoint");
     app.add_flag("--resume", o.resume, "continue training from <out>/unet_checkpoint.pt");
+    app.add_option("--init", o.init,
+                   "with --train: start from these weights (e.g. the shipped checkpoint) and train "
+                   "further, with a fresh optimizer")
+        ->needs(train_flag);
     dm::app::add_gpu_flags(app, o.gpu);
     app.add_option("--steps", o.steps, "U-Net training steps (default 20000; --quick 300)");
     app.add_option("--samples", o.samples,

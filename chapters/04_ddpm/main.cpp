@@ -59,6 +59,7 @@ struct Options {
   int64_t steps = 0;        // training steps (0: the default for the run size)
   int64_t samples = 0;      // samples for the Fréchet distance (0: default)
   std::string schedule = "linear", variance = "fixedlarge";
+  fs::path init;        // --init: weights to train further from
   fs::path checkpoint;  // the shipped weights to sample from
 };
 
@@ -194,15 +195,25 @@ void toy_2d(const dm::Chapter& ch, const Options& o, const Sizes& sz, dm::Metric
       },
       ch.out("toy_mlp.pt"), false, {}, "train MLP");
   // ANCHOR_END: train_toy
-  dm::nn::UseEmaWeights ema(trainer.ema(), *net);
   net->eval();
+  // The raw weights of the last step, then their EMA (warmed up: see TrainConfig::ema_warmup).
+  auto x_raw = dm::ddpm::sample(learned, sched, {n, 2}, rng(), sample_options(o, "learned ε, raw"),
+                                torch::kFloat32);
+  const double ed_raw =
+      dm::metrics::energy_distance(x_raw.to(torch::kFloat64), mixture.sample(n, rng()));
+  dm::nn::UseEmaWeights ema(trainer.ema(), *net);
   auto x_learned = dm::ddpm::sample(learned, sched, {n, 2}, rng(), sample_options(o, "learned ε"),
                                     torch::kFloat32);
   const double ed_learned =
       dm::metrics::energy_distance(x_learned.to(torch::kFloat64), mixture.sample(n, rng()));
-  std::printf("  learned ε (%lld steps): energy distance %.5f (floor %.5f)\n", (long long)tc.steps,
-              ed_learned, floor.mean);
+  std::printf(
+      "  learned ε (%lld steps): energy distance %.5f with the EMA weights, %.5f with the raw "
+      "weights (floor %.5f ± %.5f)\n",
+      (long long)tc.steps, ed_learned, ed_raw, floor.mean, floor.std);
   m["learned_eps"] = ed_learned;
+  m["learned_eps_raw_weights"] = ed_raw;
+  m["ema_decay"] = tc.ema_decay;
+  m["ema_warmup"] = tc.ema_warmup;
   m["train_steps"] = tc.steps;
   m["loss_first"] = result.losses.front();
   m["loss_last"] = result.losses.back();
@@ -282,7 +293,8 @@ dm::app::TrainedImageModel get_unet(const dm::Chapter& ch, const Options& o, con
   m.checkpoint = o.checkpoint;
   m.export_name = "ddpm_fashion.pt";
   m.training_title = "training the U-Net (ε-prediction, Algorithm 1)";
-  auto t = dm::app::image_training(o.train, o.resume, o.steps, sz.image_train_steps, sz.batch);
+  auto t =
+      dm::app::image_training(o.train, o.resume, o.steps, sz.image_train_steps, sz.batch, o.init);
   t.gpu = o.gpu;
   t.checkpoint_every = 1000;
   t.grid_every =
@@ -369,9 +381,13 @@ int main(int argc, char** argv) {
                         "Chapter 04: DDPM — forward process, ε-prediction, ancestral sampling", 2);
     Options o;
     auto& app = chapter.app();
-    app.add_flag("--train", o.train,
-                 "train the U-Net here instead of loading the shipped checkpoint");
+    auto* train_flag = app.add_flag(
+        "--train", o.train, "train the U-Net here instead of loading the shipped checkpoint");
     app.add_flag("--resume", o.resume, "continue training from <out>/unet_checkpoint.pt");
+    app.add_option("--init", o.init,
+                   "with --train: start from these weights (e.g. the shipped checkpoint) and train "
+                   "further, with a fresh optimizer")
+        ->needs(train_flag);
     dm::app::add_gpu_flags(app, o.gpu);
     app.add_option("--steps", o.steps, "U-Net training steps (default 20000; --quick 300)");
     app.add_option("--samples", o.samples,

@@ -248,3 +248,40 @@ TEST(QualityLadder, KidAndRecallOrderCorruptedImages) {
   EXPECT_GT(real_pr.precision, 0.5);
   EXPECT_GT(real_pr.recall, 0.5);
 }
+
+// report_samples, the one function the chapters call: it checks what it is
+// given, and its reference features (cached per process) follow the images:
+// a second call with other test images is not served the first call's cache.
+TEST(ReportSamples, ChecksItsInputAndDoesNotReuseStaleReferences) {
+  const auto path = dm::train::checkpoints_dir() / "fashion_classifier.pt";
+  if (!fs::exists(path)) GTEST_SKIP() << "no shipped classifier at " << path;
+  const auto test = dm::data::load_fashion_mnist(dm::data::Split::test, {}, 200);
+  const auto train = dm::data::load_fashion_mnist(dm::data::Split::train, {}, 200);
+  const int64_t n = 64;
+  const auto samples = train.images.slice(0, 100, 100 + n);
+  EXPECT_THROW(
+      q::report_samples(samples.reshape({n, 32, 32}), train.images, test.images, torch::kCPU),
+      dm::Error);
+  auto bad = samples.clone();
+  bad[3][0][5][5] = std::nan("");
+  EXPECT_THROW(q::report_samples(bad, train.images, test.images, torch::kCPU), dm::Error);
+  EXPECT_THROW(
+      q::report_samples(samples, train.images.slice(0, 0, n - 1), test.images, torch::kCPU),
+      dm::Error);
+
+  const auto a = q::report_samples(samples, train.images, test.images, torch::kCPU);
+  const auto again = q::report_samples(samples, train.images, test.images, torch::kCPU);
+  EXPECT_EQ(a.kid.value, again.kid.value);  // cached references: the same numbers
+  EXPECT_EQ(a.frechet_floor, again.frechet_floor);
+  EXPECT_EQ(a.samples, n);
+  EXPECT_EQ(a.kid.n, n);
+  // Other test images (the second 64, a different tensor): other references.
+  const auto other_test = test.images.slice(0, n, 2 * n).clone();
+  const auto b = q::report_samples(samples, train.images, other_test, torch::kCPU);
+  EXPECT_NE(a.frechet_floor, b.frechet_floor);
+  EXPECT_NE(a.kid.value, b.kid.value);
+  // The same values in a new tensor: the same features, recomputed or not.
+  const auto copy =
+      q::report_samples(samples, train.images.clone(), test.images.clone(), torch::kCPU);
+  EXPECT_NEAR(copy.kid.value, a.kid.value, 1e-9);
+}

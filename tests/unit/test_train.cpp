@@ -21,6 +21,7 @@
 #include "dm/app/cli.hpp"
 #include "dm/app/image_chapter.hpp"
 #include "dm/app/metrics_file.hpp"
+#include "dm/diffusion/schedule.hpp"
 #include "dm/base/core.hpp"
 #include "dm/nn/train.hpp"
 #include "test_dirs.hpp"
@@ -194,6 +195,36 @@ TEST(Train, LoadWeightsReadsTheEmaByDefault) {
   EXPECT_TRUE(same_weights(*ema_copy.net, *expected.net));
   EXPECT_TRUE(same_weights(*raw_copy.net, *r.net));
   EXPECT_FALSE(same_weights(*ema_copy.net, *raw_copy.net));
+  fs::remove_all(dir);
+}
+
+// The EMA warm-up (decay min(d, (1 + n)/(10 + n)) at update n): with d = 0.999
+// and 200 steps, a plain EMA still holds 0.999²⁰⁰ ≈ 82% of the random
+// initialisation, while the warmed-up one averages over the last few steps
+// and lands next to the trained weights. Both are read back from the
+// checkpoint, so a resumed run keeps the warm-up (its update count is stored).
+TEST(Train, EmaWarmupFollowsTheWeightsEarly) {
+  const auto dir = dm_test::fresh_dir("train_ema_warmup");
+  auto ema_loss = [&](bool warmup) {
+    Regression r;
+    auto c = small_config(200);
+    c.ema_decay = 0.999;
+    c.ema_warmup = warmup;
+    Trainer trainer(r.net, r.config, c, torch::kCPU);
+    trainer.run([&](int64_t s) { return r.loss(s); }, dir / "c.pt");
+    const double raw = r.loss(99999).item<double>();
+    Regression ema(1);
+    dm::train::load_weights(*ema.net, r.config, dir / "c.pt");
+    return std::pair{raw, ema.loss(99999).item<double>()};
+  };
+  const auto [raw_w, with_warmup] = ema_loss(true);
+  const auto [raw_p, plain] = ema_loss(false);
+  EXPECT_DOUBLE_EQ(raw_w, raw_p);  // the warm-up changes the average, not the training
+  EXPECT_LT(raw_w, 0.01);          // trained: the loss of a random init is ≈ 5
+  std::printf("  loss: raw %.2e, EMA with warm-up %.2e, plain EMA %.2e\n", raw_w, with_warmup,
+              plain);
+  EXPECT_GT(plain, 1.0);  // the plain EMA is still near the init
+  EXPECT_LT(with_warmup, 0.1 * plain);
   fs::remove_all(dir);
 }
 
@@ -424,5 +455,57 @@ TEST(Train, Bf16AutocastAndChannelsLastTrainOnCuda) {
   const auto r = trainer.run(loss, dir / "c.pt");
   EXPECT_LT(r.losses.back(), 0.05 * r.losses.front());
   EXPECT_EQ(conv->weight.scalar_type(), torch::kFloat32) << "the weights stay float32";
+  fs::remove_all(dir);
+}
+
+// --init: an image chapter trains further from saved weights. With a loss
+// whose gradient is zero, Adam does not move the weights, so what the run
+// ends with is exactly what it started from — the file's weights, not a fresh
+// initialisation; the manifest records the file and the steps before.
+TEST(Train, LoadOrTrainStartsFromInitWeights) {
+  const auto dir = dm_test::fresh_dir("train_init");
+  const std::string out = (dir / "run").string();
+  std::vector<std::string> args = {"test", "--quick", "--out", out, "--threads", "1"};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  dm::Chapter ch("00_test", "--init test");
+  ch.parse(int(argv.size()), argv.data());
+  dm::MetricsFile metrics(ch);
+
+  dm::app::ImageModel m;
+  m.config.base_channels = 8;
+  m.config.channel_mults = {1};
+  m.config.attention_resolutions = {};
+  m.config.groups = 4;
+  m.description = dm::nn::to_json(m.config);
+  m.spec = dm::nn::NetSpec::ddpm();
+  m.process = std::make_shared<dm::schedule::Schedule>(dm::schedule::linear(100));
+  m.export_name = "w.pt";
+  torch::manual_seed(11);
+  dm::nn::UNet saved(m.config);
+  {
+    torch::NoGradGuard no_grad;  // a last layer that is not zero, so the weights are distinct
+    for (auto& p : saved->parameters()) p.normal_(0, 0.05);
+  }
+  dm::train::export_weights(*saved, m.description, dir / "init.pt", {{"steps", 7}}, false);
+
+  dm::data::Dataset data{torch::zeros({8, 1, 32, 32}), torch::zeros({8}, torch::kLong)};
+  auto t = dm::app::image_training(true, false, 3, 3, 4, dir / "init.pt");
+  t.loss = [](dm::Model& model, const torch::Tensor& x0) {
+    const auto t_ = torch::ones({x0.size(0)}, x0.options());
+    return model.predict(x0, t_).sum() * 0.0 + 1.0;  // gradient zero: the weights stay put
+  };
+  const auto trained = dm::app::load_or_train(ch, m, t, data, metrics);
+  // The same up to the EMA's rounding (d·θ + (1 − d)·θ in float32).
+  const auto a = trained.net->parameters(), b = saved->parameters();
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::allclose(a[i], b[i], 1e-5, 1e-7));
+  EXPECT_EQ(trained.manifest["initialized_from"], "init.pt");
+  EXPECT_EQ(trained.manifest["steps_before"], 7);
+  EXPECT_EQ(trained.manifest["steps_total"], 10);
+  EXPECT_EQ(metrics["training"]["steps_total"], 10);
+
+  t.init = dir / "missing.pt";
+  EXPECT_THROW(dm::app::load_or_train(ch, m, t, data, metrics), dm::Error);
   fs::remove_all(dir);
 }

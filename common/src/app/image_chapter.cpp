@@ -64,7 +64,7 @@ json load_shipped(torch::nn::Module& model, const json& model_config, const fs::
 json finish_training(train::Trainer& trainer, torch::nn::Module& model, const json& model_config,
                      const train::TrainResult& result, int64_t batch, const Chapter& ch,
                      MetricsFile& metrics, const std::string& export_name,
-                     const std::string& loss_label) {
+                     const std::string& loss_label, const json& extra) {
   const auto& opt = ch.options();
   const double seconds = result.seconds;
   std::printf("  %lld steps in %.0f s (%.3f s/step); loss %.4f → %.4f\n", (long long)result.step,
@@ -81,13 +81,15 @@ json finish_training(train::Trainer& trainer, torch::nn::Module& model, const js
             metrics);
   trainer.ema().copy_to(model);
   model.eval();
-  const json manifest = {{"steps", result.step},
-                         {"loss_steps", result.loss_steps},
-                         {"losses", result.losses},
-                         {"seed", opt.seed},
-                         {"device", device_name(opt.device)},
-                         {"batch", batch},
-                         {"wall_seconds_this_run", seconds}};
+  json manifest = {{"steps", result.step},
+                   {"loss_steps", result.loss_steps},
+                   {"losses", result.losses},
+                   {"seed", opt.seed},
+                   {"device", device_name(opt.device)},
+                   {"batch", batch},
+                   {"wall_seconds_this_run", seconds}};
+  manifest.update(extra);
+  metrics["training"].update(extra);
   if (!opt.quick) {
     train::export_weights(model, model_config, ch.out(export_name), manifest);
     std::cout << "  exported the EMA weights (float16) to " << ch.out(export_name).string() << "\n";
@@ -96,8 +98,9 @@ json finish_training(train::Trainer& trainer, torch::nn::Module& model, const js
 }
 
 ImageTraining image_training(bool train, bool resume, int64_t steps, int64_t default_steps,
-                             int64_t batch) {
+                             int64_t batch, const fs::path& init) {
   ImageTraining t;
+  t.init = init;
   t.train = train;
   t.resume = resume;
   t.steps = steps;
@@ -148,6 +151,23 @@ TrainedImageModel load_or_train(const Chapter& ch, const ImageModel& m, const Im
   tc.checkpoint_every = opt.quick ? tc.steps : t.checkpoint_every;
   tc.bf16 = t.gpu.bf16;
   tc.channels_last = t.gpu.channels_last;
+  json extra = json::object();
+  int64_t steps_before = 0;
+  const fs::path checkpoint = ch.out("unet_checkpoint.pt");
+  if (!t.init.empty()) {
+    // Training further from saved weights: the net (and so the EMA, which
+    // starts as a copy of it) begins there; Adam and its warmup begin afresh.
+    if (!fs::exists(t.init)) throw Error("--init: no file " + t.init.string());
+    const json before = train::read_checkpoint_info(t.init);
+    const json mf = before.value("manifest", json::object());
+    steps_before = mf.value("steps_total", mf.value("steps", before.value("step", int64_t(0))));
+    extra = {{"initialized_from", t.init.filename().string()}, {"steps_before", steps_before}};
+    if (!(t.resume && fs::exists(checkpoint))) {
+      train::load_weights(*out.net, m.description, t.init);
+      std::cout << "  starting from the weights of " << t.init.string() << " (" << steps_before
+                << " steps of training before)\n";
+    }
+  }
   train::Trainer trainer(out.net.ptr(), m.description, tc, opt.device);
   // Batch b of epoch e is a function of (seed, e, b) only, so a resumed run sees the same data.
   data::BatchSampler batches(train_set, t.batch, opt.seed, opt.device, true);
@@ -160,7 +180,7 @@ TrainedImageModel load_or_train(const Chapter& ch, const ImageModel& m, const Im
         if (e != epoch) order = batches.order(epoch = e);  // reshuffled every epoch
         return t.loss(*out.model, batches.batch(order, b).images);
       },
-      ch.out("unet_checkpoint.pt"), t.resume,
+      checkpoint, t.resume,
       [&](int64_t step, double) {
         if (t.preview && t.grid_every > 0 &&
             step % t.grid_every == 0) {  // samples from the EMA weights
@@ -173,8 +193,9 @@ TrainedImageModel load_or_train(const Chapter& ch, const ImageModel& m, const Im
         }
       },
       "train U-Net");
+  if (!t.init.empty()) extra["steps_total"] = steps_before + result.step;
   out.manifest = finish_training(trainer, *out.net, m.description, result, t.batch, ch, metrics,
-                                 m.export_name, m.loss_label);
+                                 m.export_name, m.loss_label, extra);
   out.source = "trained here";
   return out;
 }

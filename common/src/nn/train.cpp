@@ -27,6 +27,7 @@ json to_json(const TrainConfig& c) {
           {"warmup", c.warmup},
           {"grad_clip", c.grad_clip},
           {"ema_decay", c.ema_decay},
+          {"ema_warmup", c.ema_warmup},
           {"checkpoint_every", c.checkpoint_every},
           {"log_every", c.log_every},
           {"bf16", c.bf16},
@@ -244,7 +245,7 @@ Trainer::Trainer(std::shared_ptr<torch::nn::Module> model, json model_config, Tr
   if (channels_last_) to_channels_last(*model_);
   params_ = model_->parameters();
   optimizer_ = std::make_unique<torch::optim::Adam>(params_, torch::optim::AdamOptions(config_.lr));
-  ema_ = std::make_unique<nn::EMA>(*model_, config_.ema_decay);
+  ema_ = std::make_unique<nn::EMA>(*model_, config_.ema_decay, config_.ema_warmup);
 }
 
 // ANCHOR: checkpoint_save
@@ -278,7 +279,7 @@ void Trainer::load(const fs::path& path) {
   check_config(model_config_, info, path);
   // The EMA weights first (they seed a fresh EMA), then the trained weights.
   load_module(*model_, archive, "ema", path);
-  ema_ = std::make_unique<nn::EMA>(*model_, config_.ema_decay);
+  ema_ = std::make_unique<nn::EMA>(*model_, config_.ema_decay, config_.ema_warmup);
   const auto shadow = ema_->named_shadow();  // a copy: keep the update count for the decay warmup
   ema_->load_shadow(shadow, info.value("ema_updates", int64_t(0)));
   load_module(*model_, archive, "model", path);

@@ -280,9 +280,10 @@ class Trainer:
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.params, self.clip)
         self.opt.step()
+        d = min(self.decay, (1 + self.step) / (10 + self.step))  # the EMA warm-up
         with torch.no_grad():
             for e, p in zip(self.ema, self.params):
-                e.mul_(self.decay).add_(p, alpha=1 - self.decay)
+                e.mul_(d).add_(p, alpha=1 - d)
         return loss.detach()
 
 

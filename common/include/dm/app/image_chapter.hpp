@@ -50,11 +50,13 @@ nlohmann::json load_shipped(torch::nn::Module& model, const nlohmann::json& mode
 
 // After Trainer::run: prints the summary line, records metrics["training"],
 // draws the loss curve, copies the EMA weights into `model` and, unless the run
-// is --quick, exports them (float16) to ch.out(export_name). Returns the manifest.
+// is --quick, exports them (float16) to ch.out(export_name). Returns the manifest
+// (with the fields of `extra` added, e.g. where the training started from).
 nlohmann::json finish_training(train::Trainer& trainer, torch::nn::Module& model,
                                const nlohmann::json& model_config, const train::TrainResult& result,
                                int64_t batch, const Chapter& ch, MetricsFile& metrics,
-                               const std::string& export_name, const std::string& loss_label);
+                               const std::string& export_name, const std::string& loss_label,
+                               const nlohmann::json& extra = nlohmann::json::object());
 
 // What differs between the image chapters' U-Nets.
 struct ImageModel {
@@ -80,7 +82,11 @@ void add_gpu_flags(CLI::App& app, GpuOptions& gpu);
 // How to train when the shipped weights are not used.
 struct ImageTraining {
   bool train = false, resume = false;  // --train, --resume
-  int64_t steps = 0;                   // --steps (0: default_steps)
+  // --init FILE: start from these weights (e.g. the shipped ones) with a fresh
+  // optimizer, to train a model further; the manifest records the file and its
+  // steps. Ignored when --resume finds a checkpoint (that one wins).
+  std::filesystem::path init;
+  int64_t steps = 0;  // --steps (0: default_steps)
   int64_t default_steps = 20000, batch = 64, checkpoint_every = 1000, grid_every = 0;
   // The loss of one batch x0 [B, 1, 32, 32] for the model (differentiable).
   std::function<torch::Tensor(Model& model, const torch::Tensor& x0)> loss;
@@ -89,9 +95,9 @@ struct ImageTraining {
   GpuOptions gpu;  // --cuda-graphs (sampling), --bf16, --channels-last (training)
 };
 
-// The training settings from a chapter's --train, --resume and --steps flags.
+// The training settings from a chapter's --train, --resume, --steps and --init flags.
 ImageTraining image_training(bool train, bool resume, int64_t steps, int64_t default_steps,
-                             int64_t batch);
+                             int64_t batch, const std::filesystem::path& init = {});
 
 struct TrainedImageModel {
   nn::UNet net{nullptr};

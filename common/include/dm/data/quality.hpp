@@ -89,15 +89,16 @@ Eigen::MatrixXd sqrt_psd(const Eigen::MatrixXd& m);
 // ---- What the image chapters report about their samples ------------------------
 struct SampleReport {
   int64_t samples = 0;
-  double frechet_distance = 0;            // samples vs the first n test images
-  double frechet_floor = 0;               // the first n training images vs the same test images
-  metrics::Kid kid, kid_floor;            // the same two comparisons by KID (± its standard error)
+  double frechet_distance = 0;  // samples vs the first n test images
+  double frechet_floor = 0;     // the first n training images vs the same test images
+  metrics::Kid kid, kid_floor;  // the same two comparisons by KID (± its standard error)
+  double kid_resolvable = 0;    // 2·√(se² + se_floor²): smaller KID gaps are noise at this n
   metrics::PrecisionRecall pr, pr_floor;  // and by precision/recall (k = 3)
   std::vector<double> class_fractions;    // by the classifier; the data has 0.1 of each
   double largest_class_fraction_error = 0;
   double classifier_test_accuracy = -1;  // from the classifier file, −1 if it does not say
   // {samples, frechet_distance, frechet_floor_train_vs_test, kid {value, se, n,
-  //  blocks}, kid_floor_train_vs_test, precision, recall, precision_recall_k,
+  //  blocks}, kid_floor_train_vs_test, kid_resolvable_difference, precision, recall, precision_recall_k,
   //  precision_recall_floor_train_vs_test {precision, recall}, class_fractions,
   //  largest_class_fraction_error, classifier_test_accuracy}
   nlohmann::json to_json() const;

@@ -30,11 +30,15 @@ namespace dm::train {
 using json = nlohmann::json;
 
 struct TrainConfig {
-  int64_t steps = 10000;            // total optimizer steps (resume continues up to this)
-  double lr = 2e-4;                 // peak learning rate (DDPM used 2e-4 on CIFAR-10)
-  int64_t warmup = 500;             // linear warmup from 0 to lr over this many steps
-  double grad_clip = 1.0;           // max global gradient norm (≤ 0: no clipping)
-  double ema_decay = 0.999;         // EMA of the weights used for sampling
+  int64_t steps = 10000;     // total optimizer steps (resume continues up to this)
+  double lr = 2e-4;          // peak learning rate (DDPM used 2e-4 on CIFAR-10)
+  int64_t warmup = 500;      // linear warmup from 0 to lr over this many steps
+  double grad_clip = 1.0;    // max global gradient norm (≤ 0: no clipping)
+  double ema_decay = 0.999;  // EMA of the weights used for sampling
+  // Warm the EMA up: the n-th update uses decay min(ema_decay, (1 + n) / (10 + n)),
+  // so early on the average follows the weights closely instead of holding on
+  // to the random initialisation for ~1/(1 − ema_decay) steps.
+  bool ema_warmup = true;
   int64_t checkpoint_every = 1000;  // also at the end and on Ctrl-C
   int64_t log_every = 100;          // running-mean loss recorded (and shown) this often
   // Read the loss back to the host every this many steps (0: every step on
