@@ -61,6 +61,33 @@ json load_shipped(torch::nn::Module& model, const json& model_config, const fs::
   return manifest;
 }
 
+ShippedUNet load_unet(const fs::path& path, const torch::Device& device) {
+  if (!fs::exists(path))
+    throw Error("no checkpoint at " + path.string(),
+                "the shipped weights live in data/checkpoints/ (or pass another file)");
+  const json info = train::read_checkpoint_info(path);
+  ShippedUNet out;
+  out.description = info.value("model", json::object());
+  // The description holds the U-Net's fields and the chapter's own (schedule,
+  // σ range, "net", and "model": "ncsn" for chapter 3's): keep the U-Net's.
+  json unet = json::object();
+  for (const char* key :
+       {"in_channels", "out_channels", "base_channels", "channel_mults", "res_blocks",
+        "attention_resolutions", "dropout", "num_classes", "cond_channels", "groups", "image_size"})
+    if (out.description.contains(key)) unet[key] = out.description[key];
+  try {
+    out.net = nn::UNet(nn::unet_config_from_json(unet));
+  } catch (const std::exception& e) {
+    throw Error("checkpoint " + path.string() + " does not hold a U-Net: " + e.what());
+  }
+  out.spec = nn::net_spec_of(out.description);
+  out.net->to(device);
+  train::load_weights(*out.net, out.description, path);
+  out.net->eval();
+  out.manifest = info.value("manifest", json::object());
+  return out;
+}
+
 json finish_training(train::Trainer& trainer, torch::nn::Module& model, const json& model_config,
                      const train::TrainResult& result, int64_t batch, const Chapter& ch,
                      MetricsFile& metrics, const std::string& export_name,

@@ -118,11 +118,13 @@ double relative_score_error(const Field& score, const torch::Tensor& x,
 // ANCHOR: eps_matching_impl
 torch::Tensor eps_matching_loss(Model& model, const Process& process, const torch::Tensor& x0,
                                 const torch::Tensor& t, const torch::Tensor& eps,
-                                const Condition& c) {
+                                const Condition& c, const torch::Tensor& weights) {
   check_batch(x0, "eps_matching_loss");
   const auto xt = marginal_sample(process, x0, t, eps);  // x_t = a(t) x_0 + s(t) ε
   // ‖ε_θ(x_t, t) − ε‖², averaged over the batch and the dimensions
-  return (predict_as(Prediction::eps, model, process, xt, t, c) - eps).pow(2).mean();
+  const auto err = (predict_as(Prediction::eps, model, process, xt, t, c) - eps).pow(2);
+  if (!weights.defined()) return err.mean();
+  return (per_row(weights, err) * err).mean();
 }
 // ANCHOR_END: eps_matching_impl
 

@@ -48,6 +48,18 @@ nlohmann::json load_shipped(torch::nn::Module& model, const nlohmann::json& mode
                             const std::filesystem::path& path, const Chapter& ch,
                             MetricsFile& metrics, const std::string& loss_label);
 
+// A shipped U-Net built from the description stored in its own file (its
+// UNetConfig, and the NetSpec that says how it sees t), with its weights, in
+// eval mode on `device`: what a chapter needs to sample a model another
+// chapter trained. dm::Error if the file is missing or not a U-Net's.
+struct ShippedUNet {
+  nn::UNet net{nullptr};
+  nlohmann::json description;
+  nn::NetSpec spec;
+  nlohmann::json manifest;
+};
+ShippedUNet load_unet(const std::filesystem::path& path, const torch::Device& device);
+
 // After Trainer::run: prints the summary line, records metrics["training"],
 // draws the loss curve, copies the EMA weights into `model` and, unless the run
 // is --quick, exports them (float16) to ch.out(export_name). Returns the manifest

@@ -66,10 +66,12 @@ torch::Tensor denoising_eps(const Field& eps_net, const torch::Tensor& x, double
 // (Algorithm 1) and of NCSN (σ²-weighted DSM) alike:
 //   x_t = a(t)·x_0 + s(t)·ε,   L = mean over all entries of (ε_θ(x_t, t) − ε)²,
 // where ε_θ is the model's prediction converted to ε (dm/diffusion/param.hpp).
-// t [N] are process times, ε is shaped like x0. Differentiable in θ.
+// t [N] are process times, ε is shaped like x0. Differentiable in θ. With
+// `weights` [N], row n's squared errors count weights[n] times (a time
+// weighting λ(t)/s(t)², e.g. continuous-time DSM's likelihood weighting).
 torch::Tensor eps_matching_loss(Model& model, const Process& process, const torch::Tensor& x0,
                                 const torch::Tensor& t, const torch::Tensor& eps,
-                                const Condition& c = {});
+                                const Condition& c = {}, const torch::Tensor& weights = {});
 // ANCHOR_END: eps_matching
 
 // The score error of a fitted field against the exact one, weighted by where
