@@ -25,7 +25,7 @@ TEST_F(Chapter05, WritesEveryFigure) {
   const auto m = metrics();
   for (const char* f :
        {"kernels.svg", "forward_trajectories.svg", "ddpm_vs_vp.svg", "exact_reverse.svg",
-        "reverse_trajectories.svg", "learned_scores.svg", "convergence.svg",
+        "exact_samples.svg", "reverse_trajectories.svg", "learned_scores.svg", "convergence.svg",
         "samples_vp_euler_maruyama.png", "samples_vp_reverse_diffusion.png",
         "samples_ddpm_ancestral.png", "samples_ve_euler_maruyama.png",
         "samples_ve_reverse_diffusion.png", "samples_ncsn_annealed.png"}) {
@@ -59,6 +59,16 @@ TEST_F(Chapter05, ExactScoreReachesTheMixture) {
       EXPECT_LT(e[k][p]["100"].get<double>(), 8.5 * floor) << k << " " << p;
   EXPECT_GT(e["ve"]["euler_maruyama"]["10"].get<double>(),
             e["ve"]["euler_maruyama"]["100"].get<double>());
+  // Both predictors are first-order schemes: the exact variance error on
+  // Gaussian data falls like 1/N (VE Euler–Maruyama faster: its leading terms
+  // nearly cancel for a Gaussian).
+  for (const char* k : {"ve", "vp", "subvp"})
+    for (const char* p : {"euler_maruyama", "reverse_diffusion"}) {
+      const double order = e[k][p]["observed_order"];
+      EXPECT_GT(order, 0.9) << k << " " << p;
+      EXPECT_LT(order, 2.5) << k << " " << p;
+    }
+  EXPECT_NEAR(e["vp"]["euler_maruyama"]["observed_order"].get<double>(), 1.0, 0.1);
 }
 
 TEST_F(Chapter05, LearnedScoresSampleTheMixture) {

@@ -105,6 +105,28 @@ torch::Tensor sample(Model& model, std::shared_ptr<const SDE> sde, at::IntArrayR
   return sample_from(model, sde, sde->prior_sample(shape, gen, tensor_options), gen, o, c);
 }
 
+Moments propagate_gaussian(Model& model, const Step& step, const std::vector<double>& grid,
+                           Moments m, bool last_mean) {
+  if (grid.size() < 2) throw Error("propagate_gaussian: the grid needs at least two times");
+  const auto x = torch::tensor({{0.0}, {1.0}}, torch::kFloat64);
+  auto gen = make_generator(0);
+  c10::InferenceMode inference;
+  for (size_t i = 0; i + 1 < grid.size(); ++i) {
+    auto copy = gen.clone();  // the same draws the step will make
+    const StepResult r = step(model, x, grid[i], grid[i + 1], {}, gen);
+    const auto z = randn_like(x, copy);
+    const double b = r.mean[0][0].item<double>(), c = r.mean[1][0].item<double>() - b;
+    // σ from the row whose z is larger (both rows carry the same σ)
+    const int row = std::abs(z[0][0].item<double>()) > std::abs(z[1][0].item<double>()) ? 0 : 1;
+    const double sigma =
+        (r.x[row][0].item<double>() - r.mean[row][0].item<double>()) / z[row][0].item<double>();
+    m.mean = c * m.mean + b;
+    m.var = c * c * m.var;
+    if (!(last_mean && i + 2 == grid.size())) m.var += sigma * sigma;
+  }
+  return m;
+}
+
 // ANCHOR: loss_impl
 torch::Tensor loss_at(Model& model, const SDE& sde, const torch::Tensor& x0, const torch::Tensor& t,
                       const torch::Tensor& eps, Weighting weighting) {

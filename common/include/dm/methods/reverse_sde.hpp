@@ -98,6 +98,23 @@ torch::Tensor sample_from(Model& model, std::shared_ptr<const SDE> sde, torch::T
                           const Condition& c = {});
 // ANCHOR_END: sample
 
+// ---- Exact moments of a sampler on Gaussian data ---------------------------------
+// ANCHOR: propagate_gaussian
+// On one-dimensional Gaussian data the exact score of every marginal is linear
+// in x, so each step above is affine, x' = c·x + b + σ·z, and a Gaussian stays
+// Gaussian. This runs `step` over `grid` on the moments instead of on samples:
+// (c, b, σ) of each step are read off the step itself (applied to x = 0 and
+// x = 1, with the same z drawn again from a copy of the generator), and
+//     mean ← c·mean + b,   var ← c²·var + σ².
+// With `last_mean`, the last step's noise is left out (SampleOptions::denoise).
+// No Monte Carlo error: the discretisation error of a sampler, exactly.
+struct Moments {
+  double mean = 0, var = 1;
+};
+Moments propagate_gaussian(Model& model, const Step& step, const std::vector<double>& grid,
+                           Moments start, bool last_mean = true);
+// ANCHOR_END: propagate_gaussian
+
 // ---- Continuous-time denoising score matching -------------------------------------
 // ANCHOR: loss
 // λ(t) of the loss: s(t)² (the ε-loss; Song et al.'s default) or g(t)² (the
