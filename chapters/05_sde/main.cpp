@@ -319,9 +319,7 @@ void exact_reverse(const dm::Chapter& ch, const Sizes& sz, dm::MetricsFile& metr
   for (const auto& s : toy_sdes()) {
     dm::toy::PerturbedMixture exact(gm, s);  // ∇log p_t at every t: the score is not the question
     for (auto p : {sde::Predictor::euler_maruyama, sde::Predictor::reverse_diffusion}) {
-      const std::string label =
-          s->name() + ", " +
-          (p == sde::Predictor::euler_maruyama ? "Euler–Maruyama" : "reverse diffusion");
+      const std::string label = s->name() + ", " + sde::display_name(p);
       Vec xs, eds;
       for (int64_t steps : sz.toy_steps) {
         // ANCHOR: exact_reverse
@@ -385,9 +383,7 @@ void exact_reverse(const dm::Chapter& ch, const Sizes& sz, dm::MetricsFile& metr
       const Vec fx(order_steps.begin() + 1, order_steps.begin() + 6),
           fy(errs.begin() + 1, errs.begin() + 6);
       const double order = -log_slope(fx, fy);
-      const std::string label =
-          s->name() + ", " +
-          (p == sde::Predictor::euler_maruyama ? "Euler–Maruyama" : "reverse diffusion");
+      const std::string label = s->name() + ", " + sde::display_name(p);
       m[key_of(*s)][sde::to_string(p)]["observed_order"] = order;
       m[key_of(*s)][sde::to_string(p)]["gaussian_variance_error"] = errs;
       std::printf(
@@ -598,11 +594,8 @@ void image_models(const dm::Chapter& ch, const Options& o, const Sizes& sz,
       so.predictor = p;
       so.steps = N;
       so.run.progress_label = "VP " + sde::to_string(p);
-      draw("vp_" + sde::to_string(p),
-           "DDPM as a VP SDE, " + std::string(p == sde::Predictor::euler_maruyama
-                                                  ? "Euler–Maruyama"
-                                                  : "reverse diffusion"),
-           N, [&](int64_t b) {
+      draw("vp_" + sde::to_string(p), "DDPM as a VP SDE, " + sde::display_name(p), N,
+           [&](int64_t b) {
              return sde::sample(as_vp, vp, {b, 1, 32, 32}, gen, so, dev);
            });
     }
@@ -632,11 +625,8 @@ void image_models(const dm::Chapter& ch, const Options& o, const Sizes& sz,
       so.steps = N - 1;  // and one evaluation for the denoising step
       so.t_end = t_end;
       so.run.progress_label = "VE " + sde::to_string(p);
-      draw("ve_" + sde::to_string(p),
-           "NCSN as a VE SDE, " + std::string(p == sde::Predictor::euler_maruyama
-                                                  ? "Euler–Maruyama"
-                                                  : "reverse diffusion"),
-           N, [&](int64_t b) {
+      draw("ve_" + sde::to_string(p), "NCSN as a VE SDE, " + sde::display_name(p), N,
+           [&](int64_t b) {
              auto x = sde::sample(as_ve, ve, {b, 1, 32, 32}, gen, so, dev);
              c10::InferenceMode inference;
              return dm::predict_as(dm::Prediction::x0, as_ve, *ve, x, t_end);  // Tweedie

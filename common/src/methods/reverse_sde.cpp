@@ -78,6 +78,10 @@ std::string to_string(Predictor p) {
   return p == Predictor::euler_maruyama ? "euler_maruyama" : "reverse_diffusion";
 }
 
+std::string display_name(Predictor p) {
+  return p == Predictor::euler_maruyama ? "Euler–Maruyama" : "reverse diffusion";
+}
+
 Predictor predictor_from_string(const std::string& name) {
   if (name == "em" || name == "euler_maruyama") return Predictor::euler_maruyama;
   if (name == "rd" || name == "reverse_diffusion") return Predictor::reverse_diffusion;

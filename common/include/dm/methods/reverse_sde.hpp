@@ -72,7 +72,8 @@ Step reverse_diffusion(const P& process) {
 }
 
 enum class Predictor { euler_maruyama, reverse_diffusion };
-std::string to_string(Predictor p);
+std::string to_string(Predictor p);     // "euler_maruyama", "reverse_diffusion" (metrics keys)
+std::string display_name(Predictor p);  // "Euler–Maruyama", "reverse diffusion" (titles)
 Predictor predictor_from_string(const std::string& name);  // "em" / "euler_maruyama", "rd" / …
 
 struct SampleOptions {
