@@ -723,28 +723,17 @@ void convergence_bound(const dm::Chapter& ch, const Sizes& sz, dm::MetricsFile& 
   for (double T : Ts) dT.push_back(distance(T, gamma_fixed, 0.0));
   for (double g : gammas) dg.push_back(distance(T_fixed, g, 0.0));
   for (double M : Ms) dM.push_back(distance(T_fixed, gamma_fixed, M));
-  // e^{−T}: the slope of log(ED − floor) against T where it is above the floor.
-  Vec fx, fy;
-  for (size_t i = 0; i < Ts.size(); ++i)
-    if (dT[i] > 3 * floor.mean) {
-      fx.push_back(Ts[i]);
-      fy.push_back(std::log(dT[i] - floor.mean));
-    }
-  double rate = std::nan("");
-  if (fx.size() >= 2) {
-    double mx = 0, my = 0, sxy = 0, sxx = 0;
-    for (size_t i = 0; i < fx.size(); ++i)
-      mx += fx[i] / double(fx.size()), my += fy[i] / double(fx.size());
-    for (size_t i = 0; i < fx.size(); ++i)
-      sxy += (fx[i] - mx) * (fy[i] - my), sxx += (fx[i] - mx) * (fx[i] - mx);
-    rate = -sxy / sxx;
-  }
+  // e^{−T}: the slope of log ED against T over T ≤ 1, where the prior's error
+  // dominates (ED is quadratic in a small difference of laws: rate ≈ 2).
+  const Vec fx(Ts.begin(), Ts.begin() + 3);
+  Vec fy;
+  for (size_t i = 0; i < 3; ++i) fy.push_back(dT[i]);
+  const double rate = -log_slope(Vec{std::exp(fx[0]), std::exp(fx[1]), std::exp(fx[2])}, fy);
   std::printf("  n = %lld, noise floor %.5f ± %.5f\n", (long long)n, floor.mean, floor.std);
   std::printf("  horizon T (γ = %.2f):", gamma_fixed);
   for (size_t i = 0; i < Ts.size(); ++i) std::printf(" %.2g: %.4f", Ts[i], dT[i]);
   std::printf(
-      "\n    ED ∝ e^{−%.2f T} above the floor (the prior's error e^{−T} in TV; ED is quadratic in "
-      "it: 2)\n",
+      "\n    ED ∝ e^{−%.2f T} for T ≤ 1 (the prior's error is e^{−T}; ED is quadratic in it: 2)\n",
       rate);
   std::printf("  step γ (T = %.0f):", T_fixed);
   for (size_t i = 0; i < gammas.size(); ++i) std::printf(" %.2g: %.4f", gammas[i], dg[i]);
