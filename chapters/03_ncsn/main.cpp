@@ -57,14 +57,10 @@ at::Generator& rng() {
 }
 
 struct Options {
-  bool train = false, resume = false;
-  dm::app::GpuOptions gpu;  // --cuda-graphs, --bf16, --channels-last
-  int64_t steps = 0;        // training steps (0: the default for the run size)
-  int64_t samples = 0;      // samples for the Fréchet distance (0: default)
+  dm::app::TrainingFlags training;                 // --train, --resume, --steps, --checkpoint, …
+  int64_t samples = 0;                             // samples for the Fréchet distance (0: default)
   int64_t sample_levels = 0, steps_per_level = 0;  // the image sampler (0: defaults)
   double step_lr = 0;                              // ε (0: chosen by the variance rule)
-  fs::path init;                                   // --init: weights to train further from
-  fs::path checkpoint;
 };
 
 struct Sizes {
@@ -385,9 +381,9 @@ void image_levels(const dm::Chapter& ch, const Sizes& sz, const dm::data::Datase
 // ---------------------------------------------------------------------------
 // 4. The U-Net as s_θ(x, σ)
 // ---------------------------------------------------------------------------
-dm::nn::UNetConfig unet_config(bool quick) {
+dm::nn::UNetConfig unet_config(bool tiny) {
   dm::nn::UNetConfig c;  // the default of chapter 04: base 16, mults 1-2-4-4, attention at 8×8
-  if (quick) {
+  if (tiny) {            // --quick --train
     c.channel_mults = {1, 2};
     c.attention_resolutions = {};
   }
@@ -411,18 +407,16 @@ dm::app::TrainedImageModel get_unet(const dm::Chapter& ch, const Options& o, con
                                     const dm::ncsn::Sigmas& sigmas, dm::MetricsFile& metrics) {
   const auto& opt = ch.options();
   dm::app::ImageModel m;
-  m.config = unet_config(opt.quick);
+  m.config = unet_config(opt.quick && o.training.train);
   m.description = image_model_json(m.config, sigmas);
   // ε_θ(x̃, σ) from x̃/√(1+σ²) (variance ≈ 1 at every level: a VE sample rescaled
   // to a VP one, EDM's c_in) and the label log σ spread over 0…999.
   m.spec = dm::nn::NetSpec::ncsn(sigmas.max(), sigmas.min());
   m.process = std::make_shared<dm::SigmaVE>(dm::ncsn::process(sigmas));
-  m.checkpoint = o.checkpoint;
+  m.checkpoint = o.training.checkpoint;
   m.export_name = "ncsn_fashion.pt";
   m.training_title = "training the U-Net as s_θ(x, σ) (σ²-weighted denoising score matching)";
-  auto t =
-      dm::app::image_training(o.train, o.resume, o.steps, sz.image_train_steps, sz.batch, o.init);
-  t.gpu = o.gpu;
+  auto t = dm::app::image_training(o.training, sz.image_train_steps, sz.batch);
   t.checkpoint_every = 250;
   t.grid_every = opt.quick ? 0 : 2000;
   auto gen = dm::default_generator(opt.device);
@@ -443,7 +437,7 @@ dm::app::TrainedImageModel get_unet(const dm::Chapter& ch, const Options& o, con
     return dm::ncsn::annealed_langevin(model, x0, sigmas, g, ao);
   };
   std::cout << "\n[4/6] the U-Net as s_θ(x, σ): "
-            << (o.train || opt.quick ? "training" : "shipped weights") << "\n";
+            << (o.training.train ? "training" : "shipped weights") << "\n";
   return dm::app::load_or_train(ch, m, t, train_set, metrics);
 }
 // ANCHOR_END: get_unet
@@ -536,28 +530,19 @@ int main(int argc, char** argv) {
         "03_ncsn", "Chapter 03: NCSN — noise-conditional scores and annealed Langevin dynamics", 2);
     Options o;
     auto& app = chapter.app();
-    auto* train_flag = app.add_flag(
-        "--train", o.train, "train the U-Net here instead of loading the shipped checkpoint");
-    app.add_flag("--resume", o.resume, "continue training from <out>/unet_checkpoint.pt");
-    app.add_option("--init", o.init,
-                   "with --train: start from these weights (e.g. the shipped checkpoint) and train "
-                   "further, with a fresh optimizer")
-        ->needs(train_flag);
-    dm::app::add_gpu_flags(app, o.gpu);
-    app.add_option("--steps", o.steps, "U-Net training steps (default 20000; --quick 300)");
+    dm::app::add_training_flags(app, o.training, "ncsn_fashion.pt");
     app.add_option("--samples", o.samples,
-                   "samples drawn for the grid and the Fréchet distance (default 128; --quick 64)");
+                   "samples drawn for the grid and the quality report (default 128; --quick 64)")
+        ->check(dm::whole_number(2, 1000000));
     app.add_option("--levels", o.sample_levels,
                    "noise levels of the image sampler (default 100; --quick 20)")
-        ->check(CLI::Range(1, 100000));
+        ->check(dm::whole_number(1, 100000));
     app.add_option("--steps-per-level", o.steps_per_level,
                    "Langevin steps T at each level (default 10; --quick 5)")
-        ->check(CLI::Range(1, 100000));
+        ->check(dm::whole_number(1, 100000));
     app.add_option("--step-lr", o.step_lr,
                    "ε, the step at the last level (default: the variance rule of the book)")
         ->check(CLI::PositiveNumber);
-    o.checkpoint = dm::train::checkpoints_dir() / "ncsn_fashion.pt";
-    app.add_option("--checkpoint", o.checkpoint, "shipped weights to sample from");
     const auto& opt = chapter.parse(argc, argv);
     dm::plot::require_gnuplot();
     Sizes sz = sizes_for(opt.quick);
@@ -570,8 +555,7 @@ int main(int argc, char** argv) {
     const auto test_set =
         dm::data::load_fashion_mnist(dm::data::Split::test, opt.data, opt.quick ? 1000 : -1);
     const auto sigmas = dm::ncsn::geometric(kImageSigmaMax, kImageSigmaMin, kImageLevels);
-    dm::app::require_checkpoint(o.checkpoint, image_model_json(unet_config(false), sigmas),
-                                opt.quick, o.train);
+    dm::app::require_before_work(chapter, o.training, image_model_json(unet_config(false), sigmas));
     dm::quality::load_classifier(dm::train::checkpoints_dir() / "fashion_classifier.pt",
                                  torch::kCPU);
 

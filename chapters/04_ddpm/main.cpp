@@ -54,22 +54,24 @@ at::Generator& rng() {
 }
 
 struct Options {
-  bool train = false, resume = false, clip = false;
-  dm::app::GpuOptions gpu;  // --cuda-graphs, --bf16, --channels-last
-  int64_t steps = 0;        // training steps (0: the default for the run size)
-  int64_t samples = 0;      // samples for the Fréchet distance (0: default)
+  dm::app::TrainingFlags training;  // --train, --resume, --steps, --checkpoint, …
+  bool clip = false;
+  int64_t samples = 0;       // samples for the Fréchet distance (0: default)
+  int64_t sample_steps = 0;  // ancestral steps on a respaced grid (0: the run size's default)
   std::string schedule = "linear", variance = "fixedlarge";
-  fs::path init;        // --init: weights to train further from
-  fs::path checkpoint;  // the shipped weights to sample from
 };
 
-// Sizes: the defaults make the book's figures; --quick is the CI size.
+// Sizes: the defaults make the book's figures; --quick is the CI size. A quick
+// run samples the shipped model with fewer steps (100 of its 1000, respaced)
+// and draws fewer samples; only --quick --train trains a tiny U-Net on a
+// T = 100 schedule. sample_steps 0: every step of the schedule.
 struct Sizes {
-  int64_t toy_samples, toy_train_steps, image_train_steps, batch, fid_samples, T;
+  int64_t toy_samples, toy_train_steps, image_train_steps, batch, fid_samples, T, sample_steps;
 };
-Sizes sizes_for(bool quick) {
-  if (quick) return {1000, 1500, 300, 16, 64, 100};
-  return {2000, 6000, 20000, 64, 128, 1000};
+Sizes sizes_for(bool quick, bool train) {
+  if (quick && train) return {1000, 1500, 300, 16, 64, 100, 0};
+  if (quick) return {1000, 1500, 300, 16, 64, 1000, 100};
+  return {2000, 6000, 20000, 64, 128, 1000, 0};
 }
 
 dm::schedule::Schedule make_schedule(const std::string& name, int64_t T) {
@@ -77,11 +79,15 @@ dm::schedule::Schedule make_schedule(const std::string& name, int64_t T) {
   return T == 1000 ? dm::schedule::linear(T) : dm::schedule::linear_rescaled(T);
 }
 
-dm::ddpm::SampleOptions sample_options(const Options& o, const std::string& label) {
+// The ancestral sampler's options; `steps` < T respaces the grid (improved
+// DDPM's respacing: the variances follow the grid, dm/methods/ddpm.hpp).
+dm::ddpm::SampleOptions sample_options(const Options& o, const std::string& label, int64_t T = 0,
+                                       int64_t steps = 0) {
   dm::ddpm::SampleOptions s;
   s.variance =
       o.variance == "fixedsmall" ? dm::ddpm::Variance::fixedsmall : dm::ddpm::Variance::fixedlarge;
   s.clip_x0 = o.clip;
+  if (steps > 0 && steps < T) s.grid = dm::respaced_grid(T, steps);
   s.run.progress_label = label;
   return s;
 }
@@ -260,9 +266,9 @@ void forward_strip(const dm::Chapter& ch, const dm::data::Dataset& data,
 // ---------------------------------------------------------------------------
 // 4. The U-Net: shipped weights, or training
 // ---------------------------------------------------------------------------
-dm::nn::UNetConfig unet_config(bool quick) {
+dm::nn::UNetConfig unet_config(bool tiny) {
   dm::nn::UNetConfig c;  // the default: base 16, mults 1-2-4-4, attention at 8×8
-  if (quick) {
+  if (tiny) {            // --quick --train
     c.base_channels = 16;
     c.channel_mults = {1, 2};
     c.attention_resolutions = {};
@@ -286,19 +292,19 @@ dm::app::TrainedImageModel get_unet(const dm::Chapter& ch, const Options& o, con
                                     const dm::schedule::Schedule& sched, dm::MetricsFile& metrics) {
   const auto& opt = ch.options();
   dm::app::ImageModel m;
-  m.config = unet_config(opt.quick);
+  m.config = unet_config(opt.quick && o.training.train);
   m.description = image_model_json(m.config, sched);
   m.spec = dm::nn::NetSpec::ddpm();  // ε-prediction, label t − 1 (the DDPM code's index)
   m.process = std::make_shared<dm::schedule::Schedule>(sched);
-  m.checkpoint = o.checkpoint;
+  m.checkpoint = o.training.checkpoint;
   m.export_name = "ddpm_fashion.pt";
   m.training_title = "training the U-Net (ε-prediction, Algorithm 1)";
-  auto t =
-      dm::app::image_training(o.train, o.resume, o.steps, sz.image_train_steps, sz.batch, o.init);
-  t.gpu = o.gpu;
+  auto t = dm::app::image_training(o.training, sz.image_train_steps, sz.batch);
   t.checkpoint_every = 1000;
-  t.grid_every =
-      opt.quick ? 0 : std::max<int64_t>((o.steps > 0 ? o.steps : sz.image_train_steps) / 5, 1);
+  t.grid_every = opt.quick
+                     ? 0
+                     : std::max<int64_t>(
+                           (o.training.steps > 0 ? o.training.steps : sz.image_train_steps) / 5, 1);
   auto gen = dm::default_generator(opt.device);
   t.loss = [sched, gen](dm::Model& model, const Tensor& x0) mutable {
     return dm::ddpm::loss_eps(model, sched, x0, gen);  // ‖ε − ε_θ(√ᾱ_t x0 + √(1−ᾱ_t) ε, t)‖²
@@ -308,8 +314,7 @@ dm::app::TrainedImageModel get_unet(const dm::Chapter& ch, const Options& o, con
     return dm::ddpm::sample(model, sched, {16, 1, 32, 32}, g, sample_options(o, ""),
                             torch::TensorOptions().device(opt.device));
   };
-  std::cout << "\n[4/6] the U-Net: " << (o.train || opt.quick ? "training" : "shipped weights")
-            << "\n";
+  std::cout << "\n[4/6] the U-Net: " << (o.training.train ? "training" : "shipped weights") << "\n";
   return dm::app::load_or_train(ch, m, t, train_set, metrics);
 }
 // ANCHOR_END: get_unet
@@ -322,24 +327,27 @@ void sample_and_measure(const dm::Chapter& ch, const Options& o, const Sizes& sz
                         const dm::data::Dataset& test_set, const dm::schedule::Schedule& sched,
                         dm::MetricsFile& metrics) {
   const auto& opt = ch.options();
-  std::cout << "\n[5/6] ancestral sampling (Algorithm 2), " << sched.T << " steps\n";
+  const int64_t steps = o.sample_steps > 0
+                            ? std::min(o.sample_steps, sched.T)
+                            : (sz.sample_steps > 0 ? std::min(sz.sample_steps, sched.T) : sched.T);
+  std::cout << "\n[5/6] ancestral sampling (Algorithm 2), " << steps << " steps"
+            << (steps < sched.T ? " respaced over T = " + std::to_string(sched.T) : "") << "\n";
   dm::Model& model = *unet.model;
   const auto dev = torch::TensorOptions().device(opt.device);
-  // The denoising strip: x_t and the network's x̂₀ at a few steps, for 8 samples.
+  // The denoising strip: x_t and the network's x̂₀ after a few of the steps,
+  // for 8 samples (on the full grid: at t = f·(T − 1) for these fractions f).
   std::vector<int64_t> shown_steps;
   for (double f : {1.0, 0.8, 0.6, 0.4, 0.3, 0.2, 0.1, 0.05, 0.0})
-    shown_steps.push_back(int64_t(f * double(sched.T - 1)));
+    shown_steps.push_back(steps - 1 - int64_t(f * double(steps - 1)));
   std::vector<Tensor> strip_x, strip_x0;
   // ANCHOR: sample_images
-  auto options = sample_options(o, "sampling");
-  options.run.callback =
-      [&](const dm::StepEvent& e) {  // after the step from t to t − 1 (index t − 1)
-        const auto index = int64_t(e.t) - 1;
-        if (std::find(shown_steps.begin(), shown_steps.end(), index) != shown_steps.end()) {
-          strip_x.push_back(e.result.x.slice(0, 0, 8).to(torch::kCPU));
-          strip_x0.push_back(e.result.x0.slice(0, 0, 8).to(torch::kCPU));
-        }
-      };
+  auto options = sample_options(o, "sampling", sched.T, steps);
+  options.run.callback = [&](const dm::StepEvent& e) {  // after step e.index (0-based)
+    if (std::find(shown_steps.begin(), shown_steps.end(), e.index) != shown_steps.end()) {
+      strip_x.push_back(e.result.x.slice(0, 0, 8).to(torch::kCPU));
+      strip_x0.push_back(e.result.x0.slice(0, 0, 8).to(torch::kCPU));
+    }
+  };
   const int64_t n = std::max<int64_t>(sz.fid_samples, 64);
   auto gen = dm::default_generator(opt.device);
   // Batches of ≤ 128 (larger ones are slower per image on a CPU); the strip comes from the first.
@@ -369,7 +377,9 @@ void sample_and_measure(const dm::Chapter& ch, const Options& o, const Sizes& sz
   dm::app::plot_class_fractions(report, ch.out("class_histogram"));
   metrics.figure("class_histogram.svg");
   metrics["quality"] = report.to_json();
-  metrics["quality"]["steps"] = sched.T;
+  metrics["quality"]["steps"] = steps;
+  metrics["quality"]["network_evaluations"] = steps;
+  metrics["quality"]["schedule_T"] = sched.T;
   metrics["quality"]["model"] = unet.source;
 }
 
@@ -381,17 +391,13 @@ int main(int argc, char** argv) {
                         "Chapter 04: DDPM — forward process, ε-prediction, ancestral sampling", 2);
     Options o;
     auto& app = chapter.app();
-    auto* train_flag = app.add_flag(
-        "--train", o.train, "train the U-Net here instead of loading the shipped checkpoint");
-    app.add_flag("--resume", o.resume, "continue training from <out>/unet_checkpoint.pt");
-    app.add_option("--init", o.init,
-                   "with --train: start from these weights (e.g. the shipped checkpoint) and train "
-                   "further, with a fresh optimizer")
-        ->needs(train_flag);
-    dm::app::add_gpu_flags(app, o.gpu);
-    app.add_option("--steps", o.steps, "U-Net training steps (default 20000; --quick 300)");
+    dm::app::add_training_flags(app, o.training, "ddpm_fashion.pt");
     app.add_option("--samples", o.samples,
-                   "samples drawn for the grid and the Fréchet distance (default 128; --quick 64)");
+                   "samples drawn for the grid and the quality report (default 128; --quick 64)")
+        ->check(dm::whole_number(2, 1000000));
+    app.add_option("--sample-steps", o.sample_steps,
+                   "ancestral steps, respaced over the schedule's T (default all T; --quick 100)")
+        ->check(dm::whole_number(1, 100000));
     app.add_option("--schedule", o.schedule, "noise schedule")
         ->check(CLI::IsMember({"linear", "cosine"}));
     app.add_option("--variance", o.variance,
@@ -399,11 +405,9 @@ int main(int argc, char** argv) {
         ->check(CLI::IsMember({"fixedlarge", "fixedsmall"}));
     app.add_flag("--clip", o.clip,
                  "clip the predicted x̂₀ to [−1, 1] at every step (as the DDPM code does)");
-    o.checkpoint = dm::train::checkpoints_dir() / "ddpm_fashion.pt";
-    app.add_option("--checkpoint", o.checkpoint, "shipped weights to sample from");
     const auto& opt = chapter.parse(argc, argv);
     dm::plot::require_gnuplot();
-    Sizes sz = sizes_for(opt.quick);
+    Sizes sz = sizes_for(opt.quick, o.training.train);
     if (o.samples > 0) sz.fid_samples = o.samples;
     dm::MetricsFile metrics(chapter);
 
@@ -413,8 +417,7 @@ int main(int argc, char** argv) {
     const auto test_set =
         dm::data::load_fashion_mnist(dm::data::Split::test, opt.data, opt.quick ? 1000 : -1);
     const auto sched = make_schedule(o.schedule, sz.T);
-    dm::app::require_checkpoint(o.checkpoint, image_model_json(unet_config(false), sched),
-                                opt.quick, o.train);
+    dm::app::require_before_work(chapter, o.training, image_model_json(unet_config(false), sched));
     dm::quality::load_classifier(dm::train::checkpoints_dir() / "fashion_classifier.pt",
                                  torch::kCPU);
 

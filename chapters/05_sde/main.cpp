@@ -83,7 +83,7 @@ struct Sizes {
   int64_t ou_n;
 };
 Sizes sizes_for(bool quick) {
-  if (quick) return {500, {10, 30, 100}, 600, 16, 100, 500};
+  if (quick) return {500, {10, 30, 100}, 600, 16, 100, 1000};
   return {4000, {10, 20, 50, 100, 200, 500, 1000}, 6000, 128, 1000, 4000};
 }
 
@@ -276,23 +276,6 @@ void discrete_forms(const dm::Chapter& ch, dm::MetricsFile& metrics) {
 // ---------------------------------------------------------------------------
 // 4. Reverse sampling with the exact score
 // ---------------------------------------------------------------------------
-// Least-squares slope of log y against log x.
-double log_slope(const Vec& x, const Vec& y) {
-  double mx = 0, my = 0;
-  for (size_t i = 0; i < x.size(); ++i) {
-    mx += std::log(x[i]);
-    my += std::log(y[i]);
-  }
-  mx /= double(x.size());
-  my /= double(x.size());
-  double sxy = 0, sxx = 0;
-  for (size_t i = 0; i < x.size(); ++i) {
-    sxy += (std::log(x[i]) - mx) * (std::log(y[i]) - my);
-    sxx += std::pow(std::log(x[i]) - mx, 2);
-  }
-  return sxy / sxx;
-}
-
 void exact_reverse(const dm::Chapter& ch, const Sizes& sz, dm::MetricsFile& metrics) {
   std::cout << "\n[4/7] the reverse-time SDE with the exact score of the mixture\n";
   const int threads = torch::get_num_threads();
@@ -382,7 +365,7 @@ void exact_reverse(const dm::Chapter& ch, const Sizes& sz, dm::MetricsFile& metr
       // VE's Euler–Maruyama error levels off at ~3·10⁻⁶ (N ≥ 1000).
       const Vec fx(order_steps.begin() + 1, order_steps.begin() + 6),
           fy(errs.begin() + 1, errs.begin() + 6);
-      const double order = -log_slope(fx, fy);
+      const double order = -dm::metrics::log_slope(fx, fy);
       const std::string label = s->name() + ", " + sde::display_name(p);
       m[key_of(*s)][sde::to_string(p)]["observed_order"] = order;
       m[key_of(*s)][sde::to_string(p)]["gaussian_variance_error"] = errs;
@@ -728,7 +711,7 @@ void convergence_bound(const dm::Chapter& ch, const Sizes& sz, dm::MetricsFile& 
   const Vec fx(Ts.begin(), Ts.begin() + 3);
   Vec fy;
   for (size_t i = 0; i < 3; ++i) fy.push_back(dT[i]);
-  const double rate = -log_slope(Vec{std::exp(fx[0]), std::exp(fx[1]), std::exp(fx[2])}, fy);
+  const double rate = -dm::metrics::log_slope(fx, fy, /*log_x=*/false);
   std::printf("  n = %lld, noise floor %.5f ± %.5f\n", (long long)n, floor.mean, floor.std);
   std::printf("  horizon T (γ = %.2f):", gamma_fixed);
   for (size_t i = 0; i < Ts.size(); ++i) std::printf(" %.2g: %.4f", Ts[i], dT[i]);
@@ -740,17 +723,10 @@ void convergence_bound(const dm::Chapter& ch, const Sizes& sz, dm::MetricsFile& 
   std::printf("\n  score error M (T = %.0f, γ = %.2f):", T_fixed, gamma_fixed);
   for (size_t i = 0; i < Ms.size(); ++i) std::printf(" %.2g: %.4f", Ms[i], dM[i]);
   std::printf("\n");
-  metrics["convergence"] = {{"n", n},
-                            {"floor", floor.mean},
-                            {"T", Ts},
-                            {"ed_vs_T", dT},
-                            {"gamma", gammas},
-                            {"ed_vs_gamma", dg},
-                            {"M", Ms},
-                            {"ed_vs_M", dM},
-                            {"T_fixed", T_fixed},
-                            {"gamma_fixed", gamma_fixed},
-                            {"rate_in_T", rate}};
+  metrics["convergence"] = {
+      {"n", n},        {"floor", floor.mean}, {"floor_std", floor.std},     {"T", Ts},
+      {"ed_vs_T", dT}, {"gamma", gammas},     {"ed_vs_gamma", dg},          {"M", Ms},
+      {"ed_vs_M", dM}, {"T_fixed", T_fixed},  {"gamma_fixed", gamma_fixed}, {"rate_in_T", rate}};
   dm::plot::Figure fig(1, 3, 1500, 420);
   const dm::plot::Style fl{"#777777", 1.5, 0.4, 1.0, true};
   fig.ax(0)
@@ -788,10 +764,10 @@ int main(int argc, char** argv) {
     Options o;
     auto& app = chapter.app();
     app.add_option("--samples", o.samples, "image samples per sampler (default 128; --quick 16)")
-        ->check(CLI::Range(int64_t(2), int64_t(100000)));
+        ->check(dm::whole_number(2, 100000));
     app.add_option("--image-steps", o.image_steps,
                    "network evaluations per image sample (default 1000; --quick 100)")
-        ->check(CLI::Range(int64_t(10), int64_t(100000)));
+        ->check(dm::whole_number(10, 100000));
     app.add_option(
            "--weighting", o.weighting,
            "λ(t) of continuous DSM: sigma_squared (s(t)², the ε-loss) or likelihood (g(t)²)")

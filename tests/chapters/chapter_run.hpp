@@ -67,16 +67,25 @@ inline nlohmann::json read_json(const std::filesystem::path& path) {
 //   struct Ch01 { static constexpr const char* name = "01_langevin"; };
 //   using Chapter01 = dm_test::QuickRun<Ch01>;
 //   TEST_F(Chapter01, ...) { ASSERT_EQ(result_->exit_code, 0); metrics()... }
-template <class Chapter>
+//
+// QuickRun<Chapter, true> runs `--quick --train --steps Chapter::train_steps`
+// instead (the image chapters' tiny U-Net, trained here: their plain --quick
+// run samples the shipped checkpoint) in a scratch folder of its own.
+template <class Chapter, bool Train = false>
 class QuickRun : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    out_ = new std::filesystem::path(quick_run_dir(Chapter::name));
-    result_ =
-        new RunResult(run(Chapter::name, "--quick --seed 0 --threads 1 --out " + out_->string()));
+    std::string args = "--quick --seed 0 --threads 1";
+    if constexpr (Train) {
+      out_ = new std::filesystem::path(fresh_dir(std::string(Chapter::name) + "_train"));
+      args += " --train --steps " + std::to_string(Chapter::train_steps);
+    } else {
+      out_ = new std::filesystem::path(quick_run_dir(Chapter::name));
+    }
+    result_ = new RunResult(run(Chapter::name, args + " --out " + out_->string()));
   }
   static void TearDownTestSuite() {
-    if (!keep_quick_runs()) std::filesystem::remove_all(*out_);
+    if (Train || !keep_quick_runs()) std::filesystem::remove_all(*out_);
     delete out_;
     delete result_;
     out_ = nullptr;

@@ -31,6 +31,7 @@
 #include <utility>
 #include <vector>
 
+#include "floor_factor.hpp"
 #include "dm/base/core.hpp"
 #include "dm/base/rng.hpp"
 #include "dm/data/metrics.hpp"
@@ -391,7 +392,7 @@ void expect_moments_match(const torch::Tensor& x, const torch::Tensor& mean,
 // ~10% of seeds.) The sharper checks are the mode shares (5 binomial SE each)
 // and the moments (5 SE): a sampler that got the weights wrong by 0.05, or the
 // spread by a few percent, fails those first.
-constexpr double kFloorFactor = 8.5;
+const double kFloorFactor = dm_test::floor_factor(16);  // 8.53
 
 struct ChainResult {
   double ed = 0, floor = 0, share_z = 0;

@@ -361,3 +361,22 @@ TEST(MetricsPrecisionRecall, ADroppedModeHalvesTheRecallOnly) {
   EXPECT_GT(dropped.precision, 0.8 * both.precision);   // what it draws is real
   EXPECT_NEAR(dropped.recall, 0.5 * both.recall, 0.1);  // half the data is never drawn
 }
+
+// The observed order and rate fits: exact on exact power laws and exponentials,
+// the least-squares line through noisy points, and clear errors on bad input.
+TEST(MetricsSlope, RecoversPowerLawsRatesAndTheLeastSquaresLine) {
+  const std::vector<double> n = {10, 20, 50, 100, 500};
+  std::vector<double> e1, e2, ex;
+  for (double v : n) e1.push_back(3.0 / v), e2.push_back(0.7 / (v * v));
+  EXPECT_NEAR(dm::metrics::log_slope(n, e1), -1.0, 1e-12);
+  EXPECT_NEAR(dm::metrics::log_slope(n, e2), -2.0, 1e-12);
+  const std::vector<double> T = {0.25, 0.5, 1.0};
+  for (double t : T) ex.push_back(5.0 * std::exp(-2.0 * t));
+  EXPECT_NEAR(dm::metrics::log_slope(T, ex, /*log_x=*/false), -2.0, 1e-12);
+  // Points (0, 0), (1, 1), (2, 1): the least-squares slope is 1/2.
+  EXPECT_NEAR(dm::metrics::slope({0, 1, 2}, {0, 1, 1}), 0.5, 1e-15);
+  EXPECT_THROW(dm::metrics::slope({1}, {1}), dm::Error);
+  EXPECT_THROW(dm::metrics::slope({1, 1}, {1, 2}), dm::Error);
+  EXPECT_THROW(dm::metrics::slope({1, 2}, {1}), dm::Error);
+  EXPECT_THROW(dm::metrics::log_slope({1, 2}, {1, 0}), dm::Error);
+}

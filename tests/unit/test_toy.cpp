@@ -15,6 +15,7 @@
 #include <cmath>
 #include <vector>
 
+#include "floor_factor.hpp"
 #include "dm/base/core.hpp"
 #include "dm/base/rng.hpp"
 #include "dm/data/metrics.hpp"
@@ -281,8 +282,8 @@ TEST(ToyGaussianMixture, PerturbVpMomentsMatchMonteCarlo) {
 // Can fail: the same threshold rejects a wrong noise level. Measured expected
 // ratios (10 repeats each): VE with 3σ instead of σ: ≈ 57×; VP leaving the
 // data unperturbed ((a, s) = (1, 0) instead of (0.6, 0.8)): ≈ 33×.
-constexpr double kFloorFactor = 8.5;
 constexpr int kFloorRepeats = 16;
+const double kFloorFactor = dm_test::floor_factor(kFloorRepeats);  // 8.53
 
 TEST(ToyGaussianMixture, PerturbVeMatchesMonteCarloInEnergyDistance) {
   auto gen = generator(12);

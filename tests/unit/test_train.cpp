@@ -490,7 +490,11 @@ TEST(Train, LoadOrTrainStartsFromInitWeights) {
   dm::train::export_weights(*saved, m.description, dir / "init.pt", {{"steps", 7}}, false);
 
   dm::data::Dataset data{torch::zeros({8, 1, 32, 32}), torch::zeros({8}, torch::kLong)};
-  auto t = dm::app::image_training(true, false, 3, 3, 4, dir / "init.pt");
+  dm::app::TrainingFlags flags;
+  flags.train = true;
+  flags.steps = 3;
+  flags.init = dir / "init.pt";
+  auto t = dm::app::image_training(flags, 3, 4);
   t.loss = [](dm::Model& model, const torch::Tensor& x0) {
     const auto t_ = torch::ones({x0.size(0)}, x0.options());
     return model.predict(x0, t_).sum() * 0.0 + 1.0;  // gradient zero: the weights stay put

@@ -1,10 +1,40 @@
 #include "dm/app/cli.hpp"
 
+#include <algorithm>
+#include <charconv>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <limits>
+#include <thread>
 
 namespace dm {
+
+namespace {
+// `text` as an integer of type T, or nothing: the whole string must be the number.
+template <class T>
+bool parse_whole(const std::string& text, T& value) {
+  const char* first = text.data();
+  const char* last = text.data() + text.size();
+  if (first != last && *first == '+') ++first;  // from_chars takes no '+'
+  const auto r = std::from_chars(first, last, value);
+  return r.ec == std::errc() && r.ptr == last && first != last;
+}
+}  // namespace
+
+CLI::Validator whole_number(int64_t lo, int64_t hi) {
+  const std::string range = std::to_string(lo) + " to " + std::to_string(hi);
+  return CLI::Validator(
+      [lo, hi, range](std::string& text) -> std::string {
+        int64_t v = 0;
+        if (!parse_whole(text, v) || v < lo || v > hi)
+          return "expects a whole number from " + range + ", got '" + text + "'";
+        return "";
+      },
+      "INT in " + range);
+}
+
+int max_threads() { return std::max(1u, std::thread::hardware_concurrency()); }
 
 Chapter::Chapter(std::string name, std::string description, int default_threads)
     : name_(std::move(name)),
@@ -15,12 +45,24 @@ Chapter::Chapter(std::string name, std::string description, int default_threads)
   app_.add_option("--device", options_.device_flag, "auto | cpu | cuda")
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
       ->capture_default_str();
-  app_.add_option("--seed", options_.seed, "random seed")->capture_default_str();
+  // The seed is read as text and converted here: CLI11 would wrap "-1" and
+  // saturate "99999999999999999999" to 2⁶⁴ − 1 without a word.
+  app_.add_option("--seed", seed_text_, "random seed, 0 to 18446744073709551615")
+      ->check(CLI::Validator(
+          [](std::string& text) -> std::string {
+            uint64_t v = 0;
+            if (!parse_whole(text, v))
+              return "expects a whole number from 0 to 18446744073709551615, got '" + text + "'";
+            return "";
+          },
+          "UINT64"))
+      ->capture_default_str();
   app_.add_option("--out", options_.out, "output folder for figures and metrics.json")
       ->capture_default_str();
   app_.add_option("--threads", options_.threads,
-                  "torch intra-op threads (0 = this chapter's default)")
-      ->check(CLI::NonNegativeNumber);
+                  "torch intra-op threads, at most this machine's " +
+                      std::to_string(max_threads()) + " (0 = this chapter's default)")
+      ->check(whole_number(0, max_threads()));
   app_.add_option("--data", options_.data,
                   "dataset folder (default: $DM_DATA_DIR, then Debian's package path)");
 }
@@ -34,6 +76,7 @@ const ChapterOptions& Chapter::parse(int argc, char** argv) {
     std::cerr << name_ << ": error: " << e.what() << " (see --help)\n";
     std::exit(2);
   }
+  parse_whole(seed_text_, options_.seed);  // checked above
   try {
     options_.device = choose_device(options_.device_flag);
     ensure_writable_dir(options_.out);

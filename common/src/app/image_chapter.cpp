@@ -28,14 +28,31 @@ Tensor sample_in_batches(int64_t n, int64_t batch,
   return torch::cat(parts);
 }
 
-void require_checkpoint(const fs::path& checkpoint, const json& model_json, bool quick,
-                        bool train) {
-  if (quick || train) return;
+void require_checkpoint(const fs::path& checkpoint, const json& model_json, bool train) {
+  if (train) return;
   if (!fs::exists(checkpoint))
-    throw Error(
-        "no checkpoint to sample from at " + checkpoint.string(),
-        "pass --train to train the U-Net here (hours on a CPU, minutes on a GPU), or --quick");
+    throw Error("no checkpoint to sample from at " + checkpoint.string(),
+                "pass --train to train the U-Net here (hours on a CPU, minutes on a GPU; "
+                "--quick --train: a tiny one in a minute)");
   train::check_compatible(checkpoint, model_json);
+}
+
+void require_training_folder(const fs::path& checkpoint, bool train, bool resume, bool overwrite) {
+  if (!train) return;
+  if (resume && overwrite) throw Error("--resume and --overwrite contradict each other");
+  if (resume && !fs::exists(checkpoint))
+    throw Error("--resume: there is no training run to continue at " + checkpoint.string(),
+                "drop --resume to start one, or pass the --out of the run to continue");
+  if (!resume && !overwrite && fs::exists(checkpoint)) {
+    int64_t step = 0;
+    try {
+      step = train::read_checkpoint_info(checkpoint).value("step", int64_t(0));
+    } catch (const std::exception&) {
+    }
+    throw Error(checkpoint.string() + " holds a training run (step " + std::to_string(step) +
+                    ") that a new run would replace",
+                "continue it with --resume, replace it with --overwrite, or pass another --out");
+  }
 }
 
 namespace {
@@ -124,16 +141,48 @@ json finish_training(train::Trainer& trainer, torch::nn::Module& model, const js
   return manifest;
 }
 
-ImageTraining image_training(bool train, bool resume, int64_t steps, int64_t default_steps,
-                             int64_t batch, const fs::path& init) {
+ImageTraining image_training(const TrainingFlags& flags, int64_t default_steps, int64_t batch) {
   ImageTraining t;
-  t.init = init;
-  t.train = train;
-  t.resume = resume;
-  t.steps = steps;
+  t.train = flags.train;
+  t.resume = flags.resume;
+  t.overwrite = flags.overwrite;
+  t.init = flags.init;
+  t.steps = flags.steps;
+  t.gpu = flags.gpu;
   t.default_steps = default_steps;
   t.batch = batch;
   return t;
+}
+
+void add_training_flags(CLI::App& app, TrainingFlags& f, const std::string& shipped) {
+  auto* train = app.add_flag("--train", f.train,
+                             "train the U-Net here instead of sampling the shipped checkpoint");
+  auto* resume =
+      app.add_flag("--resume", f.resume, "with --train: continue from <out>/unet_checkpoint.pt")
+          ->needs(train);
+  app.add_flag("--overwrite", f.overwrite,
+               "with --train: start over, replacing <out>/unet_checkpoint.pt if there is one")
+      ->needs(train)
+      ->excludes(resume);
+  app.add_option("--init", f.init,
+                 "with --train: start from these weights (e.g. the shipped checkpoint) and train "
+                 "further, with a fresh optimizer")
+      ->needs(train);
+  app.add_option("--steps", f.steps,
+                 "with --train: U-Net training steps (default 20000; --quick --train: 300, a tiny "
+                 "U-Net)")
+      ->check(whole_number(1, 100000000))
+      ->needs(train);
+  add_gpu_flags(app, f.gpu);
+  f.checkpoint = train::checkpoints_dir() / shipped;
+  app.add_option("--checkpoint", f.checkpoint, "the weights to sample (not with --train)")
+      ->capture_default_str()
+      ->excludes(train);
+}
+
+void require_before_work(const Chapter& ch, const TrainingFlags& f, const json& model_json) {
+  require_checkpoint(f.checkpoint, model_json, f.train);
+  require_training_folder(ch.out("unet_checkpoint.pt"), f.train, f.resume, f.overwrite);
 }
 
 void add_gpu_flags(CLI::App& app, GpuOptions& gpu) {
@@ -161,13 +210,15 @@ TrainedImageModel load_or_train(const Chapter& ch, const ImageModel& m, const Im
                 << " runs eagerly\n";
   }
 
-  if (!t.train && !opt.quick && fs::exists(m.checkpoint)) {
+  if (!t.train) {  // require_checkpoint has checked the file before any work
     std::cout << "  loading the shipped weights " << m.checkpoint.string()
               << " (--train retrains)\n";
     out.manifest = load_shipped(*out.net, m.description, m.checkpoint, ch, metrics, m.loss_label);
     out.source = "checkpoint " + m.checkpoint.filename().string();
     return out;
   }
+  const fs::path checkpoint = ch.out("unet_checkpoint.pt");
+  require_training_folder(checkpoint, t.train, t.resume, t.overwrite);
   std::cout << "  " << m.training_title << "\n";
   train::TrainConfig tc;
   tc.steps = t.steps > 0 ? t.steps : t.default_steps;
@@ -180,7 +231,6 @@ TrainedImageModel load_or_train(const Chapter& ch, const ImageModel& m, const Im
   tc.channels_last = t.gpu.channels_last;
   json extra = json::object();
   int64_t steps_before = 0;
-  const fs::path checkpoint = ch.out("unet_checkpoint.pt");
   if (!t.init.empty()) {
     // Training further from saved weights: the net (and so the EMA, which
     // starts as a copy of it) begins there; Adam and its warmup begin afresh.

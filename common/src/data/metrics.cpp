@@ -79,6 +79,37 @@ NoiseFloor noise_floor(
   return floor;
 }
 
+double slope(const std::vector<double>& x, const std::vector<double>& y) {
+  if (x.size() != y.size() || x.size() < 2)
+    throw Error("slope: need x and y of the same length, at least 2 points (got " +
+                std::to_string(x.size()) + " and " + std::to_string(y.size()) + ")");
+  const double n = double(x.size());
+  double mx = 0, my = 0;
+  for (size_t i = 0; i < x.size(); ++i) mx += x[i] / n, my += y[i] / n;
+  double sxy = 0, sxx = 0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    sxy += (x[i] - mx) * (y[i] - my);
+    sxx += (x[i] - mx) * (x[i] - mx);
+  }
+  if (!(sxx > 0)) throw Error("slope: all x are equal, the slope is undefined");
+  return sxy / sxx;
+}
+
+double log_slope(const std::vector<double>& x, const std::vector<double>& y, bool log_x,
+                 bool log_y) {
+  auto logs = [](const std::vector<double>& v, const char* axis) {
+    std::vector<double> out;
+    for (double e : v) {
+      if (!(e > 0))
+        throw Error(std::string("log_slope: ") + axis + " holds " + std::to_string(e) +
+                    ", which has no logarithm");
+      out.push_back(std::log(e));
+    }
+    return out;
+  };
+  return slope(log_x ? logs(x, "x") : x, log_y ? logs(y, "y") : y);
+}
+
 // ---------------------------------------------------------------------------
 // KID, precision and recall
 

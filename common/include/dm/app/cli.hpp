@@ -26,7 +26,7 @@ namespace dm {
 struct ChapterOptions {
   bool quick = false;
   std::string device_flag = "auto";
-  uint64_t seed = 0;
+  uint64_t seed = 0;  // --seed: 0 … 2⁶⁴ − 1, refused outside
   std::filesystem::path out;
   int threads = 0;
   std::filesystem::path data;
@@ -56,8 +56,18 @@ class Chapter {
   std::string name_;
   CLI::App app_;
   ChapterOptions options_;
+  std::string seed_text_ = "0";  // --seed as typed; parse() converts it
   int default_threads_;
 };
+
+// A CLI11 check for whole-number options: the value must be an integer (no
+// sign unless lo < 0, no fraction or exponent, no trailing text) from lo to
+// hi, else the option is refused with one line saying so ("--steps: expects a
+// whole number from 1 to 100000000, got '-5'").
+CLI::Validator whole_number(int64_t lo, int64_t hi);
+
+// The largest --threads this machine can use (its hardware threads, at least 1).
+int max_threads();
 
 // Runs `body` and turns a dm::Error or any other exception into one line on
 // stderr (plus the hint) and exit code 1: `int main(int c, char** v) { return

@@ -36,10 +36,18 @@ torch::Tensor enlarge(const torch::Tensor& images, int64_t factor = 3);
 torch::Tensor sample_in_batches(int64_t n, int64_t batch,
                                 const std::function<torch::Tensor(int64_t b, int64_t first)>& draw);
 
-// The fail-fast check before any work: unless the run is --quick or trains, the
-// shipped checkpoint must exist and be for `model_json` (dm::Error with a hint otherwise).
+// The fail-fast check before any work: unless the run trains, the shipped
+// checkpoint must exist and be for `model_json` (dm::Error with a hint
+// otherwise). --quick samples it too, with fewer samples or steps.
 void require_checkpoint(const std::filesystem::path& checkpoint, const nlohmann::json& model_json,
-                        bool quick, bool train);
+                        bool train);
+
+// The fail-fast check of a training run's folder, before any work: --resume
+// needs the checkpoint it continues; a new run (neither --resume nor
+// --overwrite) refuses to replace one, so that nothing trained is lost
+// silently. dm::Error naming the file and the ways on otherwise.
+void require_training_folder(const std::filesystem::path& checkpoint, bool train, bool resume,
+                             bool overwrite);
 
 // Loads exported weights into `model` (refusing another configuration), draws
 // the training loss its manifest carries to ch.out("loss") (y-axis `loss_label`)
@@ -94,6 +102,7 @@ void add_gpu_flags(CLI::App& app, GpuOptions& gpu);
 // How to train when the shipped weights are not used.
 struct ImageTraining {
   bool train = false, resume = false;  // --train, --resume
+  bool overwrite = false;              // --overwrite: a new run may replace the checkpoint
   // --init FILE: start from these weights (e.g. the shipped ones) with a fresh
   // optimizer, to train a model further; the manifest records the file and its
   // steps. Ignored when --resume finds a checkpoint (that one wins).
@@ -107,9 +116,31 @@ struct ImageTraining {
   GpuOptions gpu;  // --cuda-graphs (sampling), --bf16, --channels-last (training)
 };
 
-// The training settings from a chapter's --train, --resume, --steps and --init flags.
-ImageTraining image_training(bool train, bool resume, int64_t steps, int64_t default_steps,
-                             int64_t batch, const std::filesystem::path& init = {});
+// The flags every image chapter shares, and what they mean:
+//   --train          train the U-Net here instead of sampling the shipped checkpoint
+//   --resume         with --train: continue <out>/unet_checkpoint.pt
+//   --overwrite      with --train: start over, replacing that checkpoint
+//   --init FILE      with --train: start from these weights, with a fresh optimizer
+//   --steps N        with --train: training steps
+//   --checkpoint F   the shipped weights to sample (not with --train)
+//   and the GPU flags above.
+struct TrainingFlags {
+  bool train = false, resume = false, overwrite = false;
+  std::filesystem::path init, checkpoint;
+  int64_t steps = 0;  // 0: the run size's default
+  GpuOptions gpu;
+};
+// Adds them to `app`; --checkpoint defaults to train::checkpoints_dir()/shipped.
+void add_training_flags(CLI::App& app, TrainingFlags& flags, const std::string& shipped);
+
+// The fail-fast checks of both, before any work: the shipped checkpoint when
+// sampling it (require_checkpoint), the training folder when training
+// (require_training_folder, on ch.out("unet_checkpoint.pt")).
+void require_before_work(const Chapter& ch, const TrainingFlags& flags,
+                         const nlohmann::json& model_json);
+
+// The training settings from the flags.
+ImageTraining image_training(const TrainingFlags& flags, int64_t default_steps, int64_t batch);
 
 struct TrainedImageModel {
   nn::UNet net{nullptr};
@@ -118,7 +149,7 @@ struct TrainedImageModel {
   nlohmann::json manifest;
 };
 
-// The shipped weights (unless --train or --quick), or training with the shared
+// The shipped weights (unless --train; --quick too), or training with the shared
 // Trainer (Adam, warmup, EMA, checkpoints and resume in ch.out("unet_checkpoint.pt")).
 // The model it returns replays CUDA graphs when t.gpu.cuda_graphs says so.
 TrainedImageModel load_or_train(const Chapter& ch, const ImageModel& m, const ImageTraining& t,

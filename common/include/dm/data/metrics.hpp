@@ -9,6 +9,7 @@
 #include <torch/torch.h>
 
 #include <functional>
+#include <vector>
 
 namespace dm::metrics {
 
@@ -38,6 +39,14 @@ NoiseFloor noise_floor(
     const std::function<torch::Tensor(int64_t)>& sample_exact, int64_t n,
     const std::function<double(const torch::Tensor&, const torch::Tensor&)>& stat,
     int repeats = 10);
+
+// Least-squares slope of y against x (at least two distinct x). The observed
+// order of a solver is −slope(log N, log error); a rate e^{−rT} is
+// −slope(T, log error): `log_slope` takes the logs of whichever axes are
+// logarithmic (every value on a logarithmic axis must be positive).
+double slope(const std::vector<double>& x, const std::vector<double>& y);
+double log_slope(const std::vector<double>& x, const std::vector<double>& y, bool log_x = true,
+                 bool log_y = true);
 
 // ---------------------------------------------------------------------------
 // Feature-space statistics of image samples (the features come from a trained
