@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
     auto train = dm::data::load_fashion_mnist(dm::data::Split::train, opt.data.string(), limit);
     auto test = dm::data::load_fashion_mnist(dm::data::Split::test, opt.data.string(),
                                              opt.quick ? 2000 : -1);
+    tool.begin_work();
     std::printf("training on %lld images, testing on %lld\n", (long long)train.images.size(0),
                 (long long)test.images.size(0));
 

@@ -428,6 +428,7 @@ int main(int argc, char** argv) {
       std::cout << "note: this chapter's 1D/2D chains are tiny; they run on the CPU in float64\n";
     const Sizes sz = sizes_for(opt.quick);
     dm::MetricsFile metrics(chapter);
+    chapter.begin_work();  // an earlier run's results in --out move aside
 
     plot_double_well(chapter, metrics);
     step_size_bias(chapter, sz, metrics);

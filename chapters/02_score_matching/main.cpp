@@ -560,6 +560,7 @@ int main(int argc, char** argv) {
     dm::plot::require_gnuplot();
     const Sizes sz = sizes_for(opt.quick);
     dm::MetricsFile metrics(chapter);
+    chapter.begin_work();  // an earlier run's results in --out move aside
 
     const auto fits = three_losses(chapter, sz, metrics);
     manifold(chapter, sz, metrics);

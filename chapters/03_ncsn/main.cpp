@@ -186,9 +186,8 @@ void toy_2d(const dm::Chapter& ch, const Sizes& sz, dm::MetricsFile& metrics) {
         return dm::ncsn::loss(learned, sigmas, x0,
                               rng());  // a random level per row: ‖ε_θ(x + σ_i ε, σ_i) − ε‖²
       },
-      ch.out("toy_mlp.pt"), false, {}, "train s_θ(x, σ)");
+      /*checkpoint=*/{}, false, {}, "train s_θ(x, σ)");
   // ANCHOR_END: train_toy
-  fs::remove(ch.out("toy_mlp.pt"));
   {
     dm::nn::UseEmaWeights ema(trainer.ema(), *net);
     net->eval();
@@ -558,6 +557,7 @@ int main(int argc, char** argv) {
     dm::app::require_before_work(chapter, o.training, image_model_json(unet_config(false), sigmas));
     dm::quality::load_classifier(dm::train::checkpoints_dir() / "fashion_classifier.pt",
                                  torch::kCPU);
+    chapter.begin_work();  // the checks passed: an earlier run's results move aside
 
     toy_2d(chapter, sz, metrics);
     ve_chain_check(chapter, sz, metrics);

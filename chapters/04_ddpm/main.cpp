@@ -199,7 +199,7 @@ void toy_2d(const dm::Chapter& ch, const Options& o, const Sizes& sz, dm::Metric
         return dm::ddpm::loss_eps(learned, sched, x0,
                                   rng());  // Algorithm 1: ‖ε − ε_θ(√ᾱ_t x0 + √(1−ᾱ_t) ε, t)‖²
       },
-      ch.out("toy_mlp.pt"), false, {}, "train MLP");
+      /*checkpoint=*/{}, false, {}, "train MLP");
   // ANCHOR_END: train_toy
   net->eval();
   // The raw weights of the last step, then their EMA (warmed up: see TrainConfig::ema_warmup).
@@ -223,7 +223,6 @@ void toy_2d(const dm::Chapter& ch, const Options& o, const Sizes& sz, dm::Metric
   m["train_steps"] = tc.steps;
   m["loss_first"] = result.losses.front();
   m["loss_last"] = result.losses.back();
-  fs::remove(ch.out("toy_mlp.pt"));
 
   dm::plot::Figure fig(1, 4, 1600, 430);
   auto scatter = [&](int i, const std::string& title, const Tensor& x) {
@@ -420,6 +419,7 @@ int main(int argc, char** argv) {
     dm::app::require_before_work(chapter, o.training, image_model_json(unet_config(false), sched));
     dm::quality::load_classifier(dm::train::checkpoints_dir() / "fashion_classifier.pt",
                                  torch::kCPU);
+    chapter.begin_work();  // the checks passed: an earlier run's results move aside
 
     plot_schedules(chapter, metrics);
     toy_2d(chapter, o, sz, metrics);

@@ -108,3 +108,28 @@ TEST(Chapter01BadInput, BadValue) {
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.output.find("error"), std::string::npos) << r.output;
 }
+
+// A run into a folder that holds an earlier run's results moves them aside
+// into <out>.earlier-N first (the first free N) and says so: the new results
+// are never mixed with stale ones, nothing is deleted, and model files (.pt)
+// stay where they are.
+TEST(Chapter01Rerun, MovesTheEarlierResultsAsideAndKeepsModelFiles) {
+  const auto dir = dm_test::fresh_dir("01_rerun");
+  const auto out = dir / "out";
+  const std::string args = "--quick --seed 0 --threads 1 --out " + out.string();
+  ASSERT_EQ(dm_test::run("01_langevin", args).exit_code, 0);
+  std::ofstream(out / "stale.txt") << "left by an earlier run";
+  std::ofstream(out / "model.pt") << "weights";
+  fs::create_directories(dir / "out.earlier-1");  // taken: the next free number is used
+  const auto r = dm_test::run("01_langevin", args);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto aside = dir / "out.earlier-2";
+  EXPECT_NE(r.output.find(aside.string()), std::string::npos) << r.output;
+  EXPECT_TRUE(fs::exists(aside / "stale.txt"));
+  EXPECT_TRUE(fs::exists(aside / "metrics.json"));
+  EXPECT_FALSE(fs::exists(out / "stale.txt"));
+  EXPECT_TRUE(fs::exists(out / "metrics.json"));
+  EXPECT_TRUE(fs::exists(out / "model.pt")) << "model files stay";
+  EXPECT_FALSE(fs::exists(aside / "model.pt"));
+  fs::remove_all(dir);
+}

@@ -175,4 +175,6 @@ TEST_F(Chapter04Train, ANewRunDoesNotReplaceAnEarlierOne) {
   EXPECT_NE(r.output.find("--overwrite"), std::string::npos) << r.output;
   EXPECT_EQ(r.output.find("[2/6]"), std::string::npos) << "must fail before doing any work";
   EXPECT_EQ(fs::last_write_time(ckpt), before);
+  EXPECT_TRUE(fs::exists(*out_ / "metrics.json")) << "a refused run leaves the folder as it was";
+  EXPECT_FALSE(fs::exists(out_->string() + ".earlier-1"));
 }

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "dm/base/alloc.hpp"
+#include "dm/base/checksum.hpp"
 #include "dm/base/core.hpp"
 #include "dm/base/io.hpp"
 #include "dm/base/progress.hpp"

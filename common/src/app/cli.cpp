@@ -3,10 +3,12 @@
 #include <algorithm>
 #include <charconv>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <limits>
 #include <thread>
+#include <vector>
 
 namespace dm {
 
@@ -57,7 +59,9 @@ Chapter::Chapter(std::string name, std::string description, int default_threads)
           },
           "UINT64"))
       ->capture_default_str();
-  app_.add_option("--out", options_.out, "output folder for figures and metrics.json")
+  app_.add_option("--out", options_.out,
+                  "output folder for figures and metrics.json; what an earlier run left there "
+                  "is first moved to <out>.earlier-N (model files, *.pt, stay)")
       ->capture_default_str();
   app_.add_option("--threads", options_.threads,
                   "torch intra-op threads, at most this machine's " +
@@ -92,6 +96,40 @@ const ChapterOptions& Chapter::parse(int argc, char** argv) {
             << device_name(options_.device) << " | seed " << options_.seed << " | threads "
             << torch::get_num_threads() << " | out " << options_.out.string() << "\n";
   return options_;
+}
+
+void Chapter::begin_work() {
+  if (begun_) return;
+  begun_ = true;
+  try {
+    const auto moved = move_earlier_results(options_.out);
+    if (!moved.empty())
+      std::cout << "   the earlier run's results in " << options_.out.string() << " are now in "
+                << moved.string() << " (delete it when done with them)\n";
+  } catch (const std::filesystem::filesystem_error& e) {
+    throw Error("cannot move the earlier results in " + options_.out.string() + " aside (" +
+                    e.code().message() + ")",
+                "pass another --out");
+  }
+}
+
+std::filesystem::path move_earlier_results(const std::filesystem::path& dir) {
+  namespace fs = std::filesystem;
+  std::vector<fs::path> results;
+  for (const auto& e : fs::directory_iterator(dir))
+    if (e.path().extension() != ".pt") results.push_back(e.path());
+  if (results.empty()) return {};
+  const fs::path clean = dir.lexically_normal().has_filename()
+                             ? dir.lexically_normal()
+                             : dir.lexically_normal().parent_path();
+  fs::path aside;
+  for (int n = 1;; ++n) {
+    aside = clean.string() + ".earlier-" + std::to_string(n);
+    if (!fs::exists(aside)) break;
+  }
+  fs::create_directories(aside);
+  for (const auto& p : results) fs::rename(p, aside / p.filename());
+  return aside;
 }
 
 void ensure_writable_dir(const std::filesystem::path& dir) {

@@ -229,6 +229,8 @@ TrainedImageModel load_or_train(const Chapter& ch, const ImageModel& m, const Im
   tc.checkpoint_every = opt.quick ? tc.steps : t.checkpoint_every;
   tc.bf16 = t.gpu.bf16;
   tc.channels_last = t.gpu.channels_last;
+  tc.reseed_each_step = true;  // step k's noise from (seed, k): --resume is exact
+  tc.seed = opt.seed;
   json extra = json::object();
   int64_t steps_before = 0;
   if (!t.init.empty()) {

@@ -11,6 +11,15 @@
 
 namespace dm {
 
+uint64_t mix64(uint64_t z) {
+  z += 0x9e3779b97f4a7c15ULL;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+uint64_t stream_seed(uint64_t seed, uint64_t stream) { return mix64(seed ^ mix64(stream)); }
+
 at::Generator make_generator(uint64_t seed, const torch::Device& device) {
   if (device.is_cpu()) return at::make_generator<at::CPUGeneratorImpl>(seed);
 #ifdef DM_WITH_CUDA

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "dm/base/core.hpp"
+#include "dm/base/rng.hpp"
 
 namespace dm::data {
 
@@ -30,14 +31,6 @@ constexpr int64_t kSide = 28;  // Fashion-MNIST images are 28×28 ...
 constexpr int64_t kPad = 2;    // ... padded to 32×32.
 constexpr int64_t kClasses = 10;
 constexpr double kPi = 3.14159265358979323846;
-
-// splitmix64: a fixed, well-mixed 64-bit hash (Steele, Lea & Flood 2014).
-uint64_t mix64(uint64_t z) {
-  z += 0x9e3779b97f4a7c15ULL;
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
 
 std::string hex32(uint32_t v) {
   std::ostringstream s;
@@ -331,7 +324,7 @@ torch::Tensor BatchSampler::order(int64_t epoch) const {
   if (!shuffle_) return torch::arange(n, torch::kInt64);
   // One generator per (seed, epoch): epochs are independent of each other and
   // of any other use of torch's global generator.
-  auto gen = at::make_generator<at::CPUGeneratorImpl>(mix64(seed_ ^ mix64(uint64_t(epoch))));
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(stream_seed(seed_, uint64_t(epoch)));
   return torch::randperm(n, gen, torch::kInt64);
 }
 

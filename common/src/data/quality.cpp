@@ -8,6 +8,7 @@
 #include <map>
 #include <mutex>
 
+#include "dm/base/checksum.hpp"
 #include "dm/base/core.hpp"
 #include "dm/data/fashion.hpp"
 #include "dm/base/progress.hpp"
@@ -132,7 +133,9 @@ void save_classifier(Classifier& model, const fs::path& path, const nlohmann::js
   torch::serialize::OutputArchive archive, weights;
   model->save(weights);
   archive.write("weights", weights);
-  nlohmann::json info = {{"model", to_json(model->config())}, {"extra", extra}};
+  nlohmann::json info = {{"model", to_json(model->config())},
+                         {"extra", extra},
+                         {"checksum", tensors_checksum(named_state(*model))}};
   archive.write("info", c10::IValue(info.dump()));
   if (path.has_parent_path()) fs::create_directories(path.parent_path());
   const fs::path tmp = path.string() + ".tmp";
@@ -171,6 +174,8 @@ Classifier load_classifier(const fs::path& path, const torch::Device& device) {
     throw Error("classifier checkpoint " + path.string() +
                 " does not fit its own configuration (corrupt?)");
   }
+  verify_checksum(info.value("checksum", std::string()), tensors_checksum(named_state(*model)),
+                  path);
   model->to(device);
   model->eval();
   return model;

@@ -13,9 +13,11 @@
 #include <iostream>
 #include <sstream>
 
+#include "dm/base/checksum.hpp"
 #include "dm/base/core.hpp"
 #include "dm/base/io.hpp"
 #include "dm/base/progress.hpp"
+#include "dm/base/rng.hpp"
 
 namespace fs = std::filesystem;
 
@@ -31,7 +33,9 @@ json to_json(const TrainConfig& c) {
           {"checkpoint_every", c.checkpoint_every},
           {"log_every", c.log_every},
           {"bf16", c.bf16},
-          {"channels_last", c.channels_last}};
+          {"channels_last", c.channels_last},
+          {"reseed_each_step", c.reseed_each_step},
+          {"seed", c.seed}};
 }
 
 // ANCHOR: learning_rate
@@ -166,10 +170,34 @@ std::string flat_key(std::string name) {
   return out;
 }
 
-std::vector<std::pair<std::string, torch::Tensor>> named_state(torch::nn::Module& model) {
-  std::vector<std::pair<std::string, torch::Tensor>> out;
-  for (auto& p : model.named_parameters()) out.emplace_back(p.key(), p.value());
-  for (auto& b : model.named_buffers()) out.emplace_back(b.key(), b.value());
+// The optimizer's state entry of a parameter: LibTorch 1.13 keys the map by
+// the text of the tensor's impl pointer, 2.x by the pointer itself.
+template <class Map>
+auto find_state(Map& map, c10::TensorImpl* impl) {
+  using Key = typename std::decay_t<Map>::key_type;
+  if constexpr (std::is_same_v<Key, std::string>) {
+    std::ostringstream key;
+    key << impl;
+    return map.find(key.str());
+  } else {
+    return map.find(impl);
+  }
+}
+
+// Adam's state, one entry per parameter in the order of the parameters.
+NamedTensors adam_state(torch::optim::Adam& optimizer, const std::vector<torch::Tensor>& params) {
+  NamedTensors out;
+  auto& state = optimizer.state();
+  for (size_t i = 0; i < params.size(); ++i) {
+    const auto it = find_state(state, params[i].unsafeGetTensorImpl());
+    if (it == state.end()) continue;
+    const auto& s = static_cast<const torch::optim::AdamParamState&>(*it->second);
+    const std::string k = std::to_string(i);
+    out.emplace_back(k + ".step", torch::tensor(int64_t(s.step())));
+    out.emplace_back(k + ".exp_avg", s.exp_avg());
+    out.emplace_back(k + ".exp_avg_sq", s.exp_avg_sq());
+    if (s.max_exp_avg_sq().defined()) out.emplace_back(k + ".max_exp_avg_sq", s.max_exp_avg_sq());
+  }
   return out;
 }
 }  // namespace
@@ -177,19 +205,108 @@ std::vector<std::pair<std::string, torch::Tensor>> named_state(torch::nn::Module
 void export_weights(torch::nn::Module& model, const json& model_config, const fs::path& path,
                     const json& manifest, bool half) {
   torch::serialize::OutputArchive archive;
+  NamedTensors stored;
   for (auto& [name, tensor] : named_state(model)) {
     auto t = tensor.detach().to(torch::kCPU);
-    archive.write(flat_key(name), half && t.is_floating_point() ? t.to(torch::kFloat16) : t);
+    stored.emplace_back(flat_key(name), half && t.is_floating_point() ? t.to(torch::kFloat16) : t);
+    archive.write(stored.back().first, stored.back().second);
   }
   json info = {{"format", "weights"},
                {"model", model_config},
                {"manifest", manifest},
-               {"dtype", half ? "float16" : "float32"}};
+               {"dtype", half ? "float16" : "float32"},
+               {"checksum", tensors_checksum(stored)}};
   archive.write("info", c10::IValue(info.dump()));
   if (path.has_parent_path()) fs::create_directories(path.parent_path());
   const fs::path tmp = path.string() + ".tmp";
   archive.save_to(tmp.string());
   fs::rename(tmp, path);
+}
+
+namespace {
+// Every tensor of an archive and its sub-archives, named as Module::named_parameters
+// names them ("down.0.conv.weight"); the description ("info") is skipped.
+void collect_tensors(torch::serialize::InputArchive& archive, const std::string& prefix,
+                     NamedTensors& out) {
+  for (const auto& key : archive.keys()) {
+    if (prefix.empty() && key == "info") continue;
+    torch::Tensor t;
+    if (archive.try_read(key, t)) {
+      out.emplace_back(prefix + key, t);
+      continue;
+    }
+    torch::serialize::InputArchive sub;
+    if (archive.try_read(key, sub)) collect_tensors(sub, prefix + key + ".", out);
+  }
+}
+
+// The checksum a description stores for one part ("model", "ema", "optimizer"
+// of a training checkpoint; the whole "checksum" of exported weights).
+std::string stored_checksum(const json& info, const std::string& part = {}) {
+  if (!info.contains("checksum")) return {};
+  const auto& c = info.at("checksum");
+  if (part.empty()) return c.is_string() ? c.get<std::string>() : std::string();
+  return c.is_object() ? c.value(part, std::string()) : std::string();
+}
+}  // namespace
+
+json verify_file(const fs::path& path) {
+  auto archive = open_checkpoint(path, torch::kCPU);
+  const json info = read_info(archive, path);
+  json parts = json::array();
+  auto part = [&](const std::string& name, const std::string& key, const std::string& stored) {
+    NamedTensors tensors;
+    if (key.empty()) {
+      collect_tensors(archive, "", tensors);
+    } else {
+      torch::serialize::InputArchive sub;
+      if (!archive.try_read(key, sub))
+        throw Error("checkpoint " + path.string() + " has no '" + key + "' part (corrupt?)");
+      collect_tensors(sub, "", tensors);
+    }
+    const std::string computed = tensors_checksum(tensors);
+    parts.push_back({{"part", name},
+                     {"tensors", tensors.size()},
+                     {"stored", stored},
+                     {"computed", computed},
+                     {"ok", stored.empty() || stored == computed}});
+  };
+  std::string format;
+  if (info.value("format", "") == "weights") {
+    format = "weights";
+    part("weights", "", stored_checksum(info));
+  } else if (info.contains("model") && info["model"].is_object() &&
+             info["model"].value("kind", "") == "fashion_classifier") {
+    format = "classifier";
+    part("weights", "weights", info.value("checksum", std::string()));
+  } else {
+    format = "training checkpoint";
+    part("model", "model", stored_checksum(info, "model"));
+    part("ema", "ema", stored_checksum(info, "ema"));
+  }
+  return {{"path", path.string()}, {"format", format}, {"description", info}, {"parts", parts}};
+}
+
+std::string seal_weights(const fs::path& path) {
+  auto archive = open_checkpoint(path, torch::kCPU);
+  json info = read_info(archive, path);
+  if (info.value("format", "") != "weights")
+    throw Error(path.string() + " is not exported weights (only those can be sealed here)",
+                "training checkpoints and the classifier get their checksum when written");
+  NamedTensors tensors;
+  collect_tensors(archive, "", tensors);
+  const std::string computed = tensors_checksum(tensors);
+  const std::string stored = stored_checksum(info);
+  verify_checksum(stored, computed, path);
+  if (!stored.empty()) return stored;
+  torch::serialize::OutputArchive out;
+  for (const auto& [name, t] : tensors) out.write(name, t);
+  info["checksum"] = computed;
+  out.write("info", c10::IValue(info.dump()));
+  const fs::path tmp = path.string() + ".tmp";
+  out.save_to(tmp.string());
+  fs::rename(tmp, path);
+  return computed;
 }
 
 fs::path checkpoints_dir() {
@@ -210,10 +327,14 @@ void load_weights(torch::nn::Module& model, const json& model_config, const fs::
   const json info = read_info(archive, path);
   check_config(model_config, info, path);
   if (info.value("format", "") != "weights") {
-    load_module(model, archive, use_ema ? "ema" : "model", path);
+    const std::string part = use_ema ? "ema" : "model";
+    load_module(model, archive, part, path);
+    verify_checksum(stored_checksum(info, part), tensors_checksum(named_state(model)), path,
+                    part + " weights");
     return;
   }
   torch::NoGradGuard no_grad;
+  NamedTensors read;
   for (auto& [name, tensor] : named_state(model)) {
     torch::Tensor stored;
     try {
@@ -223,8 +344,14 @@ void load_weights(torch::nn::Module& model, const json& model_config, const fs::
     }
     if (stored.sizes() != tensor.sizes())
       throw Error("checkpoint " + path.string() + ": tensor '" + name + "' has the wrong shape");
-    tensor.copy_(stored.to(tensor.device(), tensor.scalar_type()));
+    read.emplace_back(flat_key(name), stored);
   }
+  // Checked before any weight is copied: a damaged file leaves the model as it was.
+  verify_checksum(stored_checksum(info), tensors_checksum(read), path);
+  auto tensors = named_state(model);
+  for (size_t i = 0; i < tensors.size(); ++i)
+    tensors[i].second.copy_(
+        read[i].second.to(tensors[i].second.device(), tensors[i].second.scalar_type()));
 }
 
 Trainer::Trainer(std::shared_ptr<torch::nn::Module> model, json model_config, TrainConfig config,
@@ -254,16 +381,27 @@ void Trainer::save(const fs::path& path) const {
   model_->save(model_archive);
   // The EMA weights are stored as a whole module (swapped in for the save), so
   // load_weights() reads either set the same way.
+  const std::string model_sum = tensors_checksum(named_state(*model_));
   ema_->store(*model_);
   ema_->copy_to(*model_);
   save_cloned(*model_, ema_archive);
+  const std::string ema_sum = tensors_checksum(named_state(*model_));
   ema_->restore(*model_);
   optimizer_->save(optim_archive);
   archive.write("model", model_archive);
   archive.write("ema", ema_archive);
   archive.write("optimizer", optim_archive);
-  json info = {{"model", model_config_},         {"train", to_json(config_)}, {"step", step_},
-               {"ema_updates", ema_->updates()}, {"loss_steps", loss_steps_}, {"losses", losses_}};
+  json info = {{"model", model_config_},
+               {"train", to_json(config_)},
+               {"step", step_},
+               {"ema_updates", ema_->updates()},
+               {"loss_steps", loss_steps_},
+               {"losses", losses_},
+               {"loss_window", {{"sum", window_sum_}, {"count", window_n_}}},
+               {"checksum",
+                {{"model", model_sum},
+                 {"ema", ema_sum},
+                 {"optimizer", tensors_checksum(adam_state(*optimizer_, params_))}}}};
   archive.write("info", c10::IValue(info.dump()));
   // Atomic: a crash or Ctrl-C mid-write leaves the previous checkpoint intact.
   if (path.has_parent_path()) fs::create_directories(path.parent_path());
@@ -279,11 +417,13 @@ void Trainer::load(const fs::path& path) {
   check_config(model_config_, info, path);
   // The EMA weights first (they seed a fresh EMA), then the trained weights.
   load_module(*model_, archive, "ema", path);
+  verify_checksum(stored_checksum(info, "ema"), tensors_checksum(named_state(*model_)), path,
+                  "EMA weights");
   ema_ = std::make_unique<nn::EMA>(*model_, config_.ema_decay, config_.ema_warmup);
   const auto shadow = ema_->named_shadow();  // a copy: keep the update count for the decay warmup
   ema_->load_shadow(shadow, info.value("ema_updates", int64_t(0)));
   load_module(*model_, archive, "model", path);
-  if (channels_last_) to_channels_last(*model_);
+  verify_checksum(stored_checksum(info, "model"), tensors_checksum(named_state(*model_)), path);
   torch::serialize::InputArchive optim_archive;
   try {
     archive.read("optimizer", optim_archive);
@@ -291,9 +431,15 @@ void Trainer::load(const fs::path& path) {
   } catch (const c10::Error&) {
     throw Error("checkpoint " + path.string() + ": the optimizer state does not fit this network");
   }
+  verify_checksum(stored_checksum(info, "optimizer"),
+                  tensors_checksum(adam_state(*optimizer_, params_)), path, "optimizer state");
+  if (channels_last_) to_channels_last(*model_);
   step_ = info.value("step", int64_t(0));
   loss_steps_ = info.value("loss_steps", std::vector<double>{});
   losses_ = info.value("losses", std::vector<double>{});
+  const json window = info.value("loss_window", json::object());
+  window_sum_ = window.value("sum", 0.0);
+  window_n_ = window.value("count", int64_t(0));
 }
 
 // ANCHOR: mixed_precision
@@ -373,6 +519,7 @@ void clear_grads(const std::vector<torch::Tensor>& parameters) {
 // ANCHOR: train_step
 torch::Tensor Trainer::train_step(const std::function<torch::Tensor(int64_t)>& loss_fn) {
   const int64_t step = step_ + 1;
+  if (config_.reseed_each_step) torch::manual_seed(stream_seed(config_.seed, uint64_t(step)));
   for (auto& group : optimizer_->param_groups())
     static_cast<torch::optim::AdamOptions&>(group.options()).lr(learning_rate(config_, step));
   clear_grads(params_);
@@ -396,7 +543,8 @@ TrainResult Trainer::run(const std::function<torch::Tensor(int64_t)>& loss_fn,
                          const std::function<void(int64_t, double)>& on_log,
                          const std::string& progress_label) {
   TrainResult result;
-  if (resume && fs::exists(checkpoint)) {
+  const bool saving = !checkpoint.empty();
+  if (saving && resume && fs::exists(checkpoint)) {
     load(checkpoint);
     result.resumed_from = step_;
     std::printf("resuming from %s at step %lld\n", checkpoint.string().c_str(), (long long)step_);
@@ -415,8 +563,6 @@ TrainResult Trainer::run(const std::function<torch::Tensor(int64_t)>& loss_fn,
                                                          : config_.log_every;
   torch::Tensor unread;  // the device-side sum of the losses not read yet
   int64_t unread_n = 0;
-  double window_sum = 0;  // the log window's losses read so far
-  int64_t window_n = 0;
   char status[48] = "";
   auto read_losses = [&] {  // one sync
     if (!unread.defined()) return;
@@ -428,14 +574,14 @@ TrainResult Trainer::run(const std::function<torch::Tensor(int64_t)>& loss_fn,
                         : "between steps " + std::to_string(from) + " and " + std::to_string(step_);
       throw Error("the loss became " + std::string(std::isnan(sum) ? "NaN" : "infinite") + " " +
                       when + "; training stopped",
-                  fs::exists(checkpoint)
+                  saving && fs::exists(checkpoint)
                       ? "the last good checkpoint is " + checkpoint.string() +
                             " (unchanged); try a lower learning rate, then --resume"
                       : "no checkpoint was written yet; try a lower learning rate");
     }
     std::snprintf(status, sizeof status, "loss %.4f", sum / double(unread_n));
-    window_sum += sum;
-    window_n += unread_n;
+    window_sum_ += sum;
+    window_n_ += unread_n;
     unread = torch::Tensor();
     unread_n = 0;
   };
@@ -446,22 +592,29 @@ TrainResult Trainer::run(const std::function<torch::Tensor(int64_t)>& loss_fn,
     ++unread_n;
     const bool log_now = step % config_.log_every == 0 || step == config_.steps;
     const bool save_now =
-        step % config_.checkpoint_every == 0 || step == config_.steps || g_interrupted;
+        saving && (step % config_.checkpoint_every == 0 || step == config_.steps || g_interrupted);
     if (step % read_every == 0 || log_now || save_now) read_losses();
     if (log_now) {
-      const double mean = window_sum / double(window_n);
+      const double mean = window_sum_ / double(window_n_);
       loss_steps_.push_back(double(step));
       losses_.push_back(mean);
-      window_sum = 0;
-      window_n = 0;
+      window_sum_ = 0;
+      window_n_ = 0;
       if (on_log) on_log(step, mean);
     }
     bar.tick(1, status);
     if (save_now) save(checkpoint);
     if (g_interrupted) {
       bar.finish();
+      if (!saving)
+        throw Interrupted("interrupted at step " + std::to_string(step) + " of " +
+                          std::to_string(config_.steps) + " of " + progress_label +
+                          "; this small model is not saved: the next run trains it again from "
+                          "the start");
       throw Interrupted("interrupted at step " + std::to_string(step) + "; checkpoint saved to " +
-                        checkpoint.string() + " (continue with --resume)");
+                        checkpoint.string() + " (rerun with --resume to continue from step " +
+                        std::to_string(step) +
+                        (config_.reseed_each_step ? ", exactly as if it had not stopped)" : ")"));
     }
   }
   bar.finish();

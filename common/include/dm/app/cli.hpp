@@ -47,6 +47,11 @@ class Chapter {
   // on --help prints the help and exits(0).
   const ChapterOptions& parse(int argc, char** argv);
 
+  // Called once the run's checks have passed, before it writes anything: what
+  // an earlier run left in --out is moved aside (move_earlier_results), with
+  // a line saying where. A run refused by a check so leaves the folder as it was.
+  void begin_work();
+
   const ChapterOptions& options() const { return options_; }
   const std::string& name() const { return name_; }
   // out/<file>, for the files a chapter writes.
@@ -58,6 +63,7 @@ class Chapter {
   ChapterOptions options_;
   std::string seed_text_ = "0";  // --seed as typed; parse() converts it
   int default_threads_;
+  bool begun_ = false;
 };
 
 // A CLI11 check for whole-number options: the value must be an integer (no
@@ -73,6 +79,14 @@ int max_threads();
 // stderr (plus the hint) and exit code 1: `int main(int c, char** v) { return
 // dm::run_main([&] { ... }); }`.
 int run_main(const std::function<void()>& body);
+
+// Moves what an earlier run left in `dir` — every file and folder except the
+// model files (*.pt: training checkpoints, which --resume/--overwrite guard,
+// and exported weights) — into a new sibling folder <dir>.earlier-N (the
+// first N free) and returns it; empty when there was nothing to move. So a
+// run's folder never mixes its results with stale ones, and nothing is
+// deleted. Chapter::parse calls it and says so.
+std::filesystem::path move_earlier_results(const std::filesystem::path& dir);
 
 // Creates `dir` (and parents) and checks it is writable; throws dm::Error.
 void ensure_writable_dir(const std::filesystem::path& dir);

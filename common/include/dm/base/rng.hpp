@@ -15,6 +15,12 @@
 
 namespace dm {
 
+// splitmix64 (Steele, Lea & Flood 2014): a fixed, well-mixed 64-bit hash.
+uint64_t mix64(uint64_t z);
+// A seed for stream `stream` (an epoch, a training step) of a run seeded with
+// `seed`: mix64(seed ^ mix64(stream)), so nearby streams are unrelated.
+uint64_t stream_seed(uint64_t seed, uint64_t stream);
+
 // A new generator on `device` seeded with `seed`.
 at::Generator make_generator(uint64_t seed, const torch::Device& device = torch::kCPU);
 // The default generator of `device` (the one dm::seed_everything seeds).

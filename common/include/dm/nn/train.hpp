@@ -8,10 +8,18 @@
 //   trainer.run([&](int64_t step) { return loss_on_a_fresh_batch(); }, out / "model.pt");
 //
 // A checkpoint holds: the model's parameters and buffers, the EMA shadow, the
-// optimizer state, the step, the loss history and a JSON description
-// {"model": <the network's configuration>, "train": <TrainConfig>}. Loading a
-// checkpoint whose "model" differs from the network's configuration is refused
-// with a message naming the differing fields.
+// optimizer state, the step, the loss history (with the unfinished log window)
+// and a JSON description {"model": <the network's configuration>, "train":
+// <TrainConfig>, "checksum": ...}. Loading a checkpoint whose "model" differs
+// from the network's configuration is refused with a message naming the
+// differing fields; one whose tensors do not match their checksum
+// (dm/base/checksum.hpp) is refused as damaged.
+//
+// Exact resume: with reseed_each_step, step k draws its randomness from the
+// default generators seeded with stream_seed(seed, k), and the data order is
+// the caller's function of (seed, step) (data::BatchSampler), so a run
+// interrupted and resumed is bit for bit the run that never stopped (on the
+// CPU, at the same thread count).
 #pragma once
 
 #include <torch/torch.h>
@@ -49,6 +57,13 @@ struct TrainConfig {
   // (convolutions) in channels-last memory, which cuDNN's fastest kernels use.
   bool bf16 = false;
   bool channels_last = false;
+  // Before step k, seed torch's default generators (CPU and CUDA: those a
+  // loss drawing from dm::default_generator and LibTorch's dropout use) with
+  // stream_seed(seed, k): a step's draws depend on (seed, k) alone, which is
+  // what makes --resume exact. Off by default: a caller with its own generator
+  // (the 2D toys) keeps drawing from it undisturbed.
+  bool reseed_each_step = false;
+  uint64_t seed = 0;
 };
 json to_json(const TrainConfig& c);
 
@@ -78,6 +93,8 @@ class Trainer {
 
   // Runs `loss_fn(step)` → scalar loss for steps (resumed step + 1) .. config.steps.
   // With `resume` and an existing checkpoint at `checkpoint`, continues from it.
+  // An empty `checkpoint` path: nothing is saved (a model small enough to
+  // retrain in seconds); Ctrl-C then stops with a message saying so.
   // `on_log(step, mean_loss)` is called every log_every steps (e.g. to draw
   // samples during training). Throws dm::Error on a NaN/inf loss (the last
   // checkpoint is left as it was) and Interrupted on Ctrl-C (after saving).
@@ -114,6 +131,8 @@ class Trainer {
   std::unique_ptr<nn::EMA> ema_;
   int64_t step_ = 0;
   std::vector<double> loss_steps_, losses_;
+  double window_sum_ = 0;  // the losses of the log window not yet recorded, and their count
+  int64_t window_n_ = 0;
 };
 
 // Scales the gradients of `parameters` so that their global 2-norm is at most
@@ -152,6 +171,20 @@ void load_weights(torch::nn::Module& model, const json& model_config,
 // shipped in data/checkpoints/; load_weights() reads it like a checkpoint.
 void export_weights(torch::nn::Module& model, const json& model_config,
                     const std::filesystem::path& path, const json& manifest, bool half = true);
+
+// What a file of this suite stores, checked without building its network:
+// {"path", "format" ("weights", "training checkpoint" or "classifier"),
+//  "description": its JSON description, "parts": [{"part", "tensors",
+//  "stored", "computed", "ok"}]} — one part for exported weights and the
+// classifier, "model" and "ema" for a training checkpoint (its optimizer
+// state is checked when --resume loads it). `stored` is empty for a file
+// written before checksums existed. dm::Error if the file cannot be read.
+json verify_file(const std::filesystem::path& path);
+
+// Adds the checksum to exported weights written before checksums existed
+// (rewritten atomically, tensors and description otherwise unchanged); a file
+// that has one is checked and left alone. Returns the checksum.
+std::string seal_weights(const std::filesystem::path& path);
 
 // Where shipped checkpoints live: $DM_CHECKPOINTS if set, else the source
 // tree's data/checkpoints.
