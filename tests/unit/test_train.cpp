@@ -80,6 +80,30 @@ bool same_weights(torch::nn::Module& a, torch::nn::Module& b) {
   return true;
 }
 
+// A chapter parsed from `--quick --out <out> --threads 1`, as a chapter's main makes it.
+std::unique_ptr<dm::Chapter> quick_chapter(const std::string& out, const std::string& what) {
+  std::vector<std::string> args = {"test", "--quick", "--out", out, "--threads", "1"};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  auto ch = std::make_unique<dm::Chapter>("00_test", what);
+  ch->parse(int(argv.size()), argv.data());
+  return ch;
+}
+
+// A tiny DDPM U-Net (base 8, one resolution) as an image chapter describes its model.
+dm::app::ImageModel tiny_image_model() {
+  dm::app::ImageModel m;
+  m.config.base_channels = 8;
+  m.config.channel_mults = {1};
+  m.config.attention_resolutions = {};
+  m.config.groups = 4;
+  m.description = dm::nn::to_json(m.config);
+  m.spec = dm::nn::NetSpec::ddpm();
+  m.process = std::make_shared<dm::schedule::Schedule>(dm::schedule::linear(100));
+  m.export_name = "w.pt";
+  return m;
+}
+
 }  // namespace
 
 TEST(Train, WarmupIsLinearThenConstant) {
@@ -468,23 +492,11 @@ TEST(Train, Bf16AutocastAndChannelsLastTrainOnCuda) {
 // initialisation; the manifest records the file and the steps before.
 TEST(Train, LoadOrTrainStartsFromInitWeights) {
   const auto dir = dm_test::fresh_dir("train_init");
-  const std::string out = (dir / "run").string();
-  std::vector<std::string> args = {"test", "--quick", "--out", out, "--threads", "1"};
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  dm::Chapter ch("00_test", "--init test");
-  ch.parse(int(argv.size()), argv.data());
+  const auto chapter = quick_chapter((dir / "run").string(), "--init test");
+  const auto& ch = *chapter;
   dm::MetricsFile metrics(ch);
 
-  dm::app::ImageModel m;
-  m.config.base_channels = 8;
-  m.config.channel_mults = {1};
-  m.config.attention_resolutions = {};
-  m.config.groups = 4;
-  m.description = dm::nn::to_json(m.config);
-  m.spec = dm::nn::NetSpec::ddpm();
-  m.process = std::make_shared<dm::schedule::Schedule>(dm::schedule::linear(100));
-  m.export_name = "w.pt";
+  const auto m = tiny_image_model();
   torch::manual_seed(11);
   dm::nn::UNet saved(m.config);
   {
@@ -532,15 +544,7 @@ struct TinyImageRun {
   fs::path dir;
   dm::app::ImageModel m;
   dm::data::Dataset data;
-  explicit TinyImageRun(const fs::path& d) : dir(d) {
-    m.config.base_channels = 8;
-    m.config.channel_mults = {1};
-    m.config.attention_resolutions = {};
-    m.config.groups = 4;
-    m.description = dm::nn::to_json(m.config);
-    m.spec = dm::nn::NetSpec::ddpm();
-    m.process = std::make_shared<dm::schedule::Schedule>(dm::schedule::linear(100));
-    m.export_name = "w.pt";
+  explicit TinyImageRun(const fs::path& d) : dir(d), m(tiny_image_model()) {
     auto gen = dm::make_generator(5);
     data = {dm::randn({16, 1, 32, 32}, gen, torch::kFloat32).clamp(-1, 1),
             torch::zeros({16}, torch::kLong)};
@@ -548,12 +552,8 @@ struct TinyImageRun {
   // One run of `steps` into <dir>/<name>; `stop_at` > 0 raises SIGINT in that step.
   dm::app::TrainedImageModel train(const std::string& name, int64_t steps, bool resume,
                                    int64_t stop_at = 0) {
-    const std::string out = (dir / name).string();
-    std::vector<std::string> args = {"test", "--quick", "--out", out, "--threads", "1"};
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    dm::Chapter ch("00_test", "resume test");
-    ch.parse(int(argv.size()), argv.data());
+    const auto chapter = quick_chapter((dir / name).string(), "resume test");
+    const auto& ch = *chapter;
     dm::MetricsFile metrics(ch);
     dm::app::TrainingFlags flags;
     flags.train = true;
