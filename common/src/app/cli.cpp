@@ -43,7 +43,8 @@ Chapter::Chapter(std::string name, std::string description, int default_threads)
       app_(std::move(description), name_),
       default_threads_(default_threads) {
   options_.out = std::filesystem::path("runs") / name_;
-  app_.add_flag("--quick", options_.quick, "CI-sized run (7 s to 1 min per chapter on one CPU thread)");
+  app_.add_flag("--quick", options_.quick,
+                "CI-sized run (7 s to 1 min per chapter on one CPU thread)");
   app_.add_option("--device", options_.device_flag, "auto | cpu | cuda")
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
       ->capture_default_str();
