@@ -1,6 +1,6 @@
 // The library's layers: common/include/dm/<layer>/ and common/src/<layer>/, in
 // the order
-//   base → diffusion → nn → data → methods → app,
+//   base → diffusion → nn → data → methods → app → notebook,
 // and a file of one layer includes "dm/<layer>/..." headers of its own layer
 // or of earlier ones only. Nor does it include a header directly under dm/
 // (such as the umbrella dm/dm.hpp, which is for users of the library). The
@@ -22,8 +22,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const std::vector<std::string> kLayers = {"base", "diffusion", "nn", "data", "methods", "app"};
-const std::string kOrder = "base → diffusion → nn → data → methods → app";
+const std::vector<std::string> kLayers = {"base", "diffusion", "nn", "data", "methods", "app", "notebook"};
+const std::string kOrder = "base → diffusion → nn → data → methods → app → notebook";
 
 // The position of `layer` in kLayers, or -1.
 int layer_rank(const std::string& layer) {
@@ -140,4 +140,58 @@ TEST(Layers, ReportsAPlantedWrongWayInclude) {
       reported(found, "common/src/extras/x.cpp: in the folder `extras`, which is not a layer"))
       << ::testing::PrintToString(found);
   fs::remove_all(root);
+}
+
+namespace {
+
+// The chain of "dm/..." includes from `header` (relative to common/include) to
+// a LibTorch header (<torch/...>, <ATen/...>, <c10/...>), or empty if there is
+// none: what a C++ interpreter would have to compile.
+std::vector<std::string> chain_to_libtorch(const fs::path& include_root, const std::string& header,
+                                           std::vector<std::string>& seen) {
+  if (std::find(seen.begin(), seen.end(), header) != seen.end()) return {};
+  seen.push_back(header);
+  std::ifstream in(include_root / header);
+  const std::regex include_line(R"(^\s*#\s*include\s*([<"])([^>"]+)[>"])");
+  std::string line;
+  std::smatch m;
+  while (std::getline(in, line)) {
+    if (!std::regex_search(line, m, include_line)) continue;
+    const std::string target = m[2];
+    if (target.rfind("torch/", 0) == 0 || target.rfind("ATen/", 0) == 0 || target.rfind("c10/", 0) == 0)
+      return {header, target};
+    if (m[1] == "\"" && target.rfind("dm/", 0) == 0) {
+      auto rest = chain_to_libtorch(include_root, target, seen);
+      if (!rest.empty()) {
+        rest.insert(rest.begin(), header);
+        return rest;
+      }
+    }
+  }
+  return {};
+}
+
+std::vector<std::string> chain_to_libtorch(const fs::path& include_root, const std::string& header) {
+  std::vector<std::string> seen;
+  return chain_to_libtorch(include_root, header, seen);
+}
+
+}  // namespace
+
+// The notebook API (dm/notebook.hpp and everything it includes) reaches no
+// LibTorch header: notebooks run in interpreters that cannot compile them.
+TEST(Layers, TheNotebookHeadersReachNoLibTorchHeader) {
+  const fs::path include_root = source_root() / "common" / "include";
+  ASSERT_TRUE(fs::exists(include_root / "dm" / "notebook.hpp")) << include_root;
+  std::vector<std::string> headers = {"dm/notebook.hpp"};
+  for (const auto& entry : fs::directory_iterator(include_root / "dm" / "notebook"))
+    headers.push_back("dm/notebook/" + entry.path().filename().string());
+  for (const auto& header : headers) {
+    const auto chain = chain_to_libtorch(include_root, header);
+    std::string text;
+    for (const auto& link : chain) text += (text.empty() ? "" : " → ") + link;
+    EXPECT_TRUE(chain.empty()) << "a LibTorch header is reachable: " << text;
+  }
+  // The check can fail: the library's umbrella header reaches LibTorch.
+  EXPECT_FALSE(chain_to_libtorch(include_root, "dm/dm.hpp").empty());
 }

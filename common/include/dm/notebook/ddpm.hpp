@@ -1,0 +1,4 @@
+// dm/notebook/ddpm.hpp — (to be written) the notebook API of this chapter.
+#pragma once
+
+#include "dm/notebook/core.hpp"
