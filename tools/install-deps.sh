@@ -12,6 +12,7 @@ packages=(
   zlib1g-dev libstb-dev gnuplot-nox
   dataset-fashion-mnist
   pandoc libjs-katex nodejs python3 chromium   # the book: pandoc, KaTeX rendered by node, browser check
+  clang-tools-19   # its clang-repl (the interpreter under xeus-cpp) runs every notebook in the tests
 )
 # --bench: also Debian's PyTorch 1.13 for Python (/usr/bin/python3), the
 # baseline tools/bench_vs_pytorch.sh runs against the Debian build.

@@ -94,6 +94,7 @@ def const_globals(source):
     for number, line in enumerate(source.splitlines(), 1):
         if not TOP_CONST.match(line):
             continue
+        line = re.sub(r"\s*//.*$", "", line)  # a trailing comment is not part of the value
         head = re.split(r"[=({;]", line, maxsplit=1)[0]
         if "&" in head:
             continue  # a reference: bound in order, nothing is copied
@@ -146,7 +147,18 @@ def run(args):
     header = os.path.abspath(args.header)
     if not os.path.isfile(header):
         raise Failure(f"{header} does not exist (configure the build first)")
+    kernel = notebook.get("metadata", {}).get("kernelspec", {}).get("name")
+    if kernel != "xcpp17":
+        raise Failure(f"the kernelspec is {kernel!r}, not 'xcpp17' (the name xeus-cling and xeus-cpp both install)")
     for index, source, _ in cells:
+        for number, line in enumerate(source.splitlines(), 1):
+            stripped = line.strip()
+            if re.match(r"^(%|!|\?\w|\.L\s)", stripped):
+                raise Failure(f"cell {index}, line {number}: {stripped!r} is a kernel command (magic, shell "
+                              "escape, help or cling dot command); notebooks hold C++ only")
+            if re.match(r'^#\s*(include|pragma)\b.*"/', stripped):
+                raise Failure(f"cell {index}, line {number}: {stripped!r} names an absolute path; notebooks hold "
+                              "no machine paths (the first cell's relative include finds the build)")
         lines = const_globals(source)
         if lines:
             raise Failure(f"cell {index}, line {lines[0]}: {source.splitlines()[lines[0] - 1].strip()!r} is a "
@@ -157,10 +169,11 @@ def run(args):
     first = cells[0][1]
     if not HEADER_INCLUDE.search(first):
         raise Failure(f"the first code cell of {args.notebook} does not include dm_notebook.hpp")
-    cells[0] = (cells[0][0], HEADER_INCLUDE.sub(f'#include "{header}"', first, count=1), cells[0][2])
+    sent = [source for _, source, _ in cells]  # what the interpreter gets: the header by its path here
+    sent[0] = HEADER_INCLUDE.sub(f'#include "{header}"', first, count=1)
 
     inputs = [PRELUDE]
-    for index, source, _ in cells:
+    for (index, _, _), source in zip(cells, sent):
         inputs.append(source)
         inputs.append(f'std::printf("\\n@@dm-cell {index} %.3f\\n", dm_runner_seconds());')
     inputs.append(f'std::printf("\\n{DONE}\\n");')

@@ -36,7 +36,8 @@ def notebook(cells, expect=None):
         meta = {"dm": {"expect": expect[k]}} if expect and k in expect else {}
         out.append({"cell_type": "code", "metadata": meta, "source": source, "outputs": [],
                     "execution_count": None})
-    return {"cells": out, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    kernel = {"kernelspec": {"display_name": "C++17", "language": "C++17", "name": "xcpp17"}}
+    return {"cells": out, "metadata": kernel, "nbformat": 4, "nbformat_minor": 5}
 
 
 def main():
@@ -63,6 +64,8 @@ def main():
          {2: [{"pattern": r"mean of x_1: ([-0-9.e]+)", "min": 0.5, "max": 1.0}]}, False, "is outside [0.5, 1.0]"),
         ("missing_output", [HEADER, INCLUDES, SETUP], {2: [{"pattern": r"KS = ([0-9.]+)", "max": 1}]}, False,
          "no output matches the expected pattern"),
+        ("magic", [HEADER, INCLUDES, "%timeit dm::nb::linspace(0, 1, 10);"], None, False,
+         "is a kernel command"),
         ("const_global", [HEADER, INCLUDES, SETUP + "\nconst auto y = x;"], None, False,
          "is a top-level const variable computed at run time"),
     ]

@@ -22,7 +22,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const std::vector<std::string> kLayers = {"base", "diffusion", "nn", "data", "methods", "app", "notebook"};
+const std::vector<std::string> kLayers = {"base",    "diffusion", "nn",      "data",
+                                          "methods", "app",       "notebook"};
 const std::string kOrder = "base → diffusion → nn → data → methods → app → notebook";
 
 // The position of `layer` in kLayers, or -1.
@@ -158,7 +159,8 @@ std::vector<std::string> chain_to_libtorch(const fs::path& include_root, const s
   while (std::getline(in, line)) {
     if (!std::regex_search(line, m, include_line)) continue;
     const std::string target = m[2];
-    if (target.rfind("torch/", 0) == 0 || target.rfind("ATen/", 0) == 0 || target.rfind("c10/", 0) == 0)
+    if (target.rfind("torch/", 0) == 0 || target.rfind("ATen/", 0) == 0 ||
+        target.rfind("c10/", 0) == 0)
       return {header, target};
     if (m[1] == "\"" && target.rfind("dm/", 0) == 0) {
       auto rest = chain_to_libtorch(include_root, target, seen);
@@ -171,7 +173,8 @@ std::vector<std::string> chain_to_libtorch(const fs::path& include_root, const s
   return {};
 }
 
-std::vector<std::string> chain_to_libtorch(const fs::path& include_root, const std::string& header) {
+std::vector<std::string> chain_to_libtorch(const fs::path& include_root,
+                                           const std::string& header) {
   std::vector<std::string> seen;
   return chain_to_libtorch(include_root, header, seen);
 }

@@ -24,7 +24,9 @@
 #include <nlohmann/json.hpp>
 
 namespace dm::plot {
-inline nlohmann::json mime_bundle_repr(const Figure& fig) { return nlohmann::json{{"image/svg+xml", fig.svg()}}; }
+inline nlohmann::json mime_bundle_repr(const Figure& fig) {
+  return nlohmann::json{{"image/svg+xml", fig.svg()}};
+}
 }  // namespace dm::plot
 
 namespace dm::nb {
@@ -36,8 +38,12 @@ inline nlohmann::json mime_bundle_repr(const Picture& picture) {
 #else
 
 namespace xcpp {
-inline void display(const dm::plot::Figure& fig) { dm::nb::write_display("image/svg+xml", fig.svg()); }
-inline void display(const dm::nb::Picture& picture) { dm::nb::write_display("image/png", picture.png); }
+inline void display(const dm::plot::Figure& fig) {
+  dm::nb::write_display("image/svg+xml", fig.svg());
+}
+inline void display(const dm::nb::Picture& picture) {
+  dm::nb::write_display("image/png", picture.png);
+}
 }  // namespace xcpp
 
 #endif

@@ -14,7 +14,6 @@
 // σ_{min}; write \\_ in a C++ literal for a literal underscore.
 #pragma once
 
-
 #include <filesystem>
 #include <optional>
 #include <string>
