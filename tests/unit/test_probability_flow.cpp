@@ -1,7 +1,8 @@
 // The probability-flow ODE with the exact score of a Gaussian mixture: its
 // log-likelihood equals the mixture's own (perturbed) log density for VE, VP and
 // sub-VP, exactly (divergence by autograd) and in expectation (Hutchinson); the
-// encode/decode round trip; the bits/dim conversion.
+// encode/decode round trip; the bits/dim conversion and the dequantisation it
+// refers to; spherical interpolation of latents.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -137,4 +138,41 @@ TEST(ProbabilityFlow, BitsPerDimHasTheOffsetOfSevenBitsForDataInMinusOneToOne) {
   EXPECT_TRUE(
       torch::allclose(dm::flow::bits_per_dim(logp, D), torch::full({2}, 8.0, torch::kFloat64)));
   EXPECT_THROW(dm::flow::bits_per_dim(logp, 0), dm::Error);
+}
+
+// Each dequantised value lies in its own level's bin [2k/256 − 1, 2(k + 1)/256 − 1),
+// and within the bin it is uniform (mean offset ½ bin, variance 1/12 bin²).
+TEST(ProbabilityFlow, DequantisedDataFillTheirLevelsBins) {
+  auto gen = dm::make_generator(11);
+  const auto bytes = dm::randint(256, {20000}, gen, torch::kFloat64);
+  const auto x = bytes / 127.5 - 1.0;  // the suite's images: p/127.5 − 1
+  const auto y = dm::flow::dequantize(x, gen);
+  const auto pos = (y + 1.0) * 128.0 - bytes;  // the offset inside the bin, in bins
+  EXPECT_GE(pos.min().item<double>(), 0.0);
+  EXPECT_LT(pos.max().item<double>(), 1.0);
+  // 4 standard errors: √(1/12)/√n ≈ 0.002 for the mean
+  EXPECT_NEAR(pos.mean().item<double>(), 0.5, 4 * std::sqrt(1.0 / 12 / 20000));
+  EXPECT_NEAR(pos.var().item<double>(), 1.0 / 12, 0.004);
+  EXPECT_GE(y.min().item<double>(), -1.0);
+  EXPECT_LE(y.max().item<double>(), 1.0);
+}
+
+// slerp returns the endpoints at w = 0 and 1, keeps the norm of latents of
+// equal norm, and between orthogonal unit vectors passes through (a + b)/√2;
+// parallel rows fall back to the straight line.
+TEST(ProbabilityFlow, SlerpFollowsTheArcBetweenTheLatents) {
+  auto gen = dm::make_generator(12);
+  auto a = dm::randn({5, 3, 4}, gen, torch::kFloat64),
+       b = dm::randn({5, 3, 4}, gen, torch::kFloat64);
+  b = b / b.flatten(1).norm(2, 1).reshape({5, 1, 1}) * a.flatten(1).norm(2, 1).reshape({5, 1, 1});
+  EXPECT_TRUE(torch::allclose(dm::flow::slerp(a, b, 0.0), a, 1e-12, 1e-12));
+  EXPECT_TRUE(torch::allclose(dm::flow::slerp(a, b, 1.0), b, 1e-10, 1e-10));
+  for (double w : {0.25, 0.5, 0.8})
+    EXPECT_TRUE(torch::allclose(dm::flow::slerp(a, b, w).flatten(1).norm(2, 1),
+                                a.flatten(1).norm(2, 1), 1e-10, 1e-10))
+        << w;
+  const auto e1 = torch::tensor({{1.0, 0.0}}, torch::kFloat64),
+             e2 = torch::tensor({{0.0, 1.0}}, torch::kFloat64);
+  EXPECT_TRUE(torch::allclose(dm::flow::slerp(e1, e2, 0.5), (e1 + e2) / std::sqrt(2.0)));
+  EXPECT_TRUE(torch::allclose(dm::flow::slerp(e1, 3.0 * e1, 0.5), 2.0 * e1));
 }

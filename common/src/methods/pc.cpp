@@ -71,6 +71,7 @@ std::string to_string(Predictor p) {
     case Predictor::ancestral: return "ancestral";
     case Predictor::reverse_diffusion: return "reverse_diffusion";
     case Predictor::euler_maruyama: return "euler_maruyama";
+    case Predictor::probability_flow: return "probability_flow";
   }
   return "?";
 }
@@ -95,6 +96,7 @@ Step predictor_step(Predictor p, std::shared_ptr<const sde::SDE> sde) {
     }
     case Predictor::reverse_diffusion: return sde::reverse_diffusion(process);
     case Predictor::euler_maruyama: return sde::euler_maruyama(sde);
+    case Predictor::probability_flow: return sde::probability_flow_step(process);
   }
   throw Error("pc::predictor_step: unknown predictor");
 }

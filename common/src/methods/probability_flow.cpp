@@ -176,4 +176,26 @@ torch::Tensor bits_per_dim(const torch::Tensor& log_prob, int64_t dims, double l
   return -log_prob.to(torch::kFloat64) / (double(dims) * std::log(2.0)) + std::log2(levels / range);
 }
 
+torch::Tensor dequantize(const torch::Tensor& x, at::Generator& gen, double levels) {
+  if (!(levels >= 2)) throw Error("flow::dequantize: need at least two levels");
+  // k = the level of each value, then x' = 2(k + u)/levels − 1
+  const auto k = ((x.to(torch::kFloat64) + 1.0) * (0.5 * (levels - 1))).round();
+  const auto u = rand(x.sizes(), gen, x.options().dtype(torch::kFloat64));
+  return ((k + u) * (2.0 / levels) - 1.0).to(x.dtype());
+}
+
+torch::Tensor slerp(const torch::Tensor& z0, const torch::Tensor& z1, double w) {
+  if (z0.sizes() != z1.sizes()) throw Error("flow::slerp: the two latents differ in shape");
+  const auto a = z0.flatten(1), b = z1.flatten(1);
+  const auto cos = ((a * b).sum(1) / (a.norm(2, 1) * b.norm(2, 1))).clamp(-1.0, 1.0);
+  const auto theta = torch::acos(cos).unsqueeze(1);
+  const auto sin = torch::sin(theta);
+  const auto parallel = sin.abs() < 1e-7;
+  const auto safe = torch::where(parallel, torch::ones_like(sin), sin);
+  const auto c0 =
+      torch::where(parallel, torch::full_like(sin, 1.0 - w), torch::sin((1.0 - w) * theta) / safe);
+  const auto c1 = torch::where(parallel, torch::full_like(sin, w), torch::sin(w * theta) / safe);
+  return (c0 * a + c1 * b).reshape(z0.sizes());
+}
+
 }  // namespace dm::flow

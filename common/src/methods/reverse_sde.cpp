@@ -74,6 +74,21 @@ Step reverse_diffusion(std::shared_ptr<const Process> process) {
 }
 // ANCHOR_END: predictors_impl
 
+// ANCHOR: probability_flow_step_impl
+Step probability_flow_step(std::shared_ptr<const Process> process) {
+  return [process](Model& model, const torch::Tensor& x, double t, double t_next,
+                   const Condition& c, at::Generator&) {
+    if (!(t_next < t)) throw Error("sde::probability_flow_step: a reverse step needs t_next < t");
+    const Kernel k = process->transition(t_next, t);  // x_t = a x_{t_next} + G z
+    StepResult r;
+    // x' = x − f_i(x) + ½ G² s_θ(x, t),  f_i(x) = (a − 1) x
+    r.x = r.mean = torch::add(x * (2.0 - k.a), score(model, *process, x, t, c), 0.5 * k.s * k.s);
+    r.nfe = 1;
+    return r;
+  };
+}
+// ANCHOR_END: probability_flow_step_impl
+
 std::string to_string(Predictor p) {
   return p == Predictor::euler_maruyama ? "euler_maruyama" : "reverse_diffusion";
 }

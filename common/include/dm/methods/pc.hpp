@@ -56,7 +56,8 @@ Step langevin_corrector(std::shared_ptr<const Process> process, CorrectorOptions
 enum class Order { predictor_then_corrector, corrector_then_predictor };
 Step compose(Step predictor, Step corrector, Order order);
 
-enum class Predictor { none, ancestral, reverse_diffusion, euler_maruyama };
+// probability_flow: the PF ODE discretised as reverse diffusion (sde::probability_flow_step).
+enum class Predictor { none, ancestral, reverse_diffusion, euler_maruyama, probability_flow };
 enum class Corrector { none, langevin };
 std::string to_string(Predictor p);
 std::string to_string(Corrector c);

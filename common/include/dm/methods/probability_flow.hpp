@@ -106,4 +106,21 @@ torch::Tensor divergence_hutchinson(const std::function<torch::Tensor(const torc
 torch::Tensor bits_per_dim(const torch::Tensor& log_prob, int64_t dims, double levels = 256,
                            double range = 2);
 
+// The dequantised data the bits/dim above refer to: images x in [−1, 1] that
+// hold `levels` equally spaced values k/(levels − 1) mapped to [−1, 1] (the
+// suite's x = p/127.5 − 1 for bytes p) become x' = 2(k + u)/levels − 1 with
+// u ~ U(0, 1) drawn from `gen`, a density on [−1, 1] whose mass in each bin
+// is the probability of its level (Theis et al. 2016; Ho et al. 2019).
+torch::Tensor dequantize(const torch::Tensor& x, at::Generator& gen, double levels = 256);
+
+// ---- Latents ---------------------------------------------------------------------
+// Spherical interpolation between latents, row by row (rows = the first
+// dimension): with θ the angle between z0 and z1,
+//     slerp(z0, z1, w) = sin((1 − w)θ)/sin θ · z0 + sin(wθ)/sin θ · z1.
+// A latent of the prior N(0, σ² I) in D dimensions has ‖z‖ ≈ σ√D; the straight
+// line between two of them passes through ‖z‖ ≈ σ√(D/2) at its middle, far from
+// where the prior puts its mass, the arc does not. (Rows that are parallel
+// fall back to the straight line.)
+torch::Tensor slerp(const torch::Tensor& z0, const torch::Tensor& z1, double w);
+
 }  // namespace dm::flow

@@ -62,6 +62,14 @@ Step euler_maruyama(std::shared_ptr<const SDE> sde);
 // schedule, NCSN's σ levels.
 Step reverse_diffusion(std::shared_ptr<const Process> process);
 // ANCHOR_END: predictors
+// ANCHOR: probability_flow_step
+// The probability-flow ODE discretised as reverse diffusion is (Song et al.,
+// eq. 50), one step from t to t_next < t with the same (f_i, G_i):
+//     x' = x − f_i(x) + ½ G_i² s_θ(x, t)          (no noise; nothing drawn)
+// score_sde's ReverseDiffusionPredictor with probability_flow=True, the
+// "probability flow" row of the paper's Table 1. One evaluation per step.
+Step probability_flow_step(std::shared_ptr<const Process> process);
+// ANCHOR_END: probability_flow_step
 template <class S, class = std::enable_if_t<std::is_base_of_v<SDE, S>>>
 Step euler_maruyama(const S& sde) {
   return euler_maruyama(std::static_pointer_cast<const SDE>(std::make_shared<S>(sde)));
