@@ -87,29 +87,12 @@ Sizes sizes_for(bool quick) {
   return {4000, {10, 20, 50, 100, 200, 500, 1000}, 6000, 128, 1000, 4000};
 }
 
-// The 2D data: three Gaussians with full covariances and unequal weights (its
-// score is far from linear), spread over a few units.
-dm::toy::GaussianMixture toy_mixture() {
-  const auto w = torch::tensor({0.5, 0.3, 0.2}, torch::kFloat64);
-  const auto means =
-      torch::tensor({-2.5, 0.0, 1.5, 2.0, 1.5, -2.0}, torch::kFloat64).reshape({3, 2});
-  const auto covs =
-      torch::tensor({0.30, 0.10, 0.10, 0.20, 0.25, -0.10, -0.10, 0.35, 0.15, 0.0, 0.0, 0.15},
-                    torch::kFloat64)
-          .reshape({3, 2, 2});
-  return dm::toy::GaussianMixture(w, means, covs);
-}
-
 // The three SDEs of the chapter on toy data. VE's σ_max is a little above the
 // largest distance between two points of the mixture (≈ 7), the rule of
 // Song & Ermon (2020) — the NCSN chapter measured the same for images.
 std::vector<std::shared_ptr<const sde::SDE>> toy_sdes() {
   return {std::make_shared<sde::VE>(0.01, 10.0), std::make_shared<sde::VP>(),
           std::make_shared<sde::SubVP>()};
-}
-
-std::string key_of(const sde::SDE& s) {
-  return s.name() == "sub-VP" ? "subvp" : (s.name() == "VP" ? "vp" : "ve");
 }
 
 // ---------------------------------------------------------------------------
@@ -137,7 +120,8 @@ void kernels(const dm::Chapter& ch, dm::MetricsFile& metrics) {
     fig.ax(0).line(t, a, s.name(), style);
     fig.ax(1).line(t, sd, s.name(), style);
     fig.ax(2).line(t, g, s.name(), style);
-    m[key_of(s)] = {{"a_at_1", s.at(1.0).a}, {"s_at_1", s.at(1.0).s}, {"prior_std", s.prior_std()}};
+    m[sde::key_of(s)] = {
+        {"a_at_1", s.at(1.0).a}, {"s_at_1", s.at(1.0).s}, {"prior_std", s.prior_std()}};
     std::printf("  %-6s a(1) = %.2e, s(1) = %.4g, prior N(0, %.4g² I); s(0.5) = %.4f\n",
                 s.name().c_str(), s.at(1.0).a, s.at(1.0).s, s.prior_std(), s.at(0.5).s);
   }
@@ -193,7 +177,7 @@ void forward_simulation(const dm::Chapter& ch, const Sizes& sz, dm::MetricsFile&
 
   // (b) The simulated marginals of the 2D mixture: mean and covariance at
   // t = 0.25, 0.5, 1 against a·μ and a²Σ + s²I (z-scores of every entry).
-  const auto gm = toy_mixture();
+  const auto gm = dm::toy::three_gaussians();
   const int64_t n = sz.toy_n * 5;
   const auto fine = dm::uniform_grid(0.0, 1.0, 1000);
   auto& m = metrics["forward"];
@@ -217,7 +201,7 @@ void forward_simulation(const dm::Chapter& ch, const Sizes& sz, dm::MetricsFile&
       worst = std::max({worst, ((emp_mean - mean) / se_mean).abs().max().item<double>(),
                         ((emp_cov - cov) / se_cov).abs().max().item<double>()});
     }
-    m[key_of(s)] = {{"worst_z", worst}};
+    m[sde::key_of(s)] = {{"worst_z", worst}};
     std::printf(
         "  %-6s simulated vs closed-form mean and covariance at t = 0.25, 0.5, 1 (%lld paths, "
         "1000 steps): worst |z| = %.2f\n",
@@ -280,7 +264,7 @@ void exact_reverse(const dm::Chapter& ch, const Sizes& sz, dm::MetricsFile& metr
   std::cout << "\n[4/7] the reverse-time SDE with the exact score of the mixture\n";
   const int threads = torch::get_num_threads();
   torch::set_num_threads(1);  // small 2D batches: one thread is fastest
-  const auto gm = toy_mixture();
+  const auto gm = dm::toy::three_gaussians();
   const int64_t n = sz.toy_n;
   const auto floor = dm::metrics::noise_floor([&](int64_t m) { return gm.sample(m, rng()); }, n,
                                               dm::metrics::energy_distance, 10);
@@ -314,7 +298,7 @@ void exact_reverse(const dm::Chapter& ch, const Sizes& sz, dm::MetricsFile& metr
         // ANCHOR_END: exact_reverse
         xs.push_back(double(steps));
         eds.push_back(ed);
-        m[key_of(*s)][sde::to_string(p)][std::to_string(steps)] = ed;
+        m[sde::key_of(*s)][sde::to_string(p)][std::to_string(steps)] = ed;
         if (steps == sz.toy_steps.back() && p == sde::Predictor::euler_maruyama)
           shown[s->name()] = x;
       }
@@ -367,8 +351,8 @@ void exact_reverse(const dm::Chapter& ch, const Sizes& sz, dm::MetricsFile& metr
           fy(errs.begin() + 1, errs.begin() + 6);
       const double order = -dm::metrics::log_slope(fx, fy);
       const std::string label = s->name() + ", " + sde::display_name(p);
-      m[key_of(*s)][sde::to_string(p)]["observed_order"] = order;
-      m[key_of(*s)][sde::to_string(p)]["gaussian_variance_error"] = errs;
+      m[sde::key_of(*s)][sde::to_string(p)]["observed_order"] = order;
+      m[sde::key_of(*s)][sde::to_string(p)]["gaussian_variance_error"] = errs;
       std::printf(
           "  %-34s variance error %.2e (N = 10), %.2e (N = 100), %.2e (N = 1000): order %.2f\n",
           label.c_str(), errs[0], errs[3], errs[6], order);
@@ -436,7 +420,7 @@ void learned_scores(const dm::Chapter& ch, const Options& o, const Sizes& sz,
             << (o.weighting == "likelihood" ? "g(t)²" : "s(t)²") << "\n";
   const int threads = torch::get_num_threads();
   torch::set_num_threads(1);
-  const auto gm = toy_mixture();
+  const auto gm = dm::toy::three_gaussians();
   const int64_t n = sz.toy_n;
   const auto weighting =
       o.weighting == "likelihood" ? sde::Weighting::likelihood : sde::Weighting::sigma_squared;
@@ -506,7 +490,7 @@ void learned_scores(const dm::Chapter& ch, const Options& o, const Sizes& sz,
     so.steps = 1000;
     const auto x = sde::sample(model, s, {n, 2}, rng(), so, torch::kFloat32).to(torch::kFloat64);
     const double ed = dm::metrics::energy_distance(x, gm.sample(n, rng()));
-    const auto key = key_of(*s);
+    const auto key = sde::key_of(*s);
     m[key] = {{"loss_first", result.losses.front()},
               {"loss_last", result.losses.back()},
               {"energy_distance", ed},
@@ -679,7 +663,7 @@ void convergence_bound(const dm::Chapter& ch, const Sizes& sz, dm::MetricsFile& 
   std::cout << "\n[7/7] the convergence bound on the Ornstein–Uhlenbeck process (exact score)\n";
   const int threads = torch::get_num_threads();
   torch::set_num_threads(1);
-  const auto gm = toy_mixture();
+  const auto gm = dm::toy::three_gaussians();
   const int64_t n = sz.ou_n;
   const auto floor = dm::metrics::noise_floor([&](int64_t m) { return gm.sample(m, rng()); }, n,
                                               dm::metrics::energy_distance, 10);

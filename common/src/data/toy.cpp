@@ -266,6 +266,17 @@ torch::Tensor PerturbedMixture::predict(const torch::Tensor& x, const torch::Ten
   return out;
 }
 
+GaussianMixture three_gaussians() {
+  const auto w = torch::tensor({0.5, 0.3, 0.2}, torch::kFloat64);
+  const auto means =
+      torch::tensor({-2.5, 0.0, 1.5, 2.0, 1.5, -2.0}, torch::kFloat64).reshape({3, 2});
+  const auto covs =
+      torch::tensor({0.30, 0.10, 0.10, 0.20, 0.25, -0.10, -0.10, 0.35, 0.15, 0.0, 0.0, 0.15},
+                    torch::kFloat64)
+          .reshape({3, 2, 2});
+  return GaussianMixture(w, means, covs);
+}
+
 GaussianMixture ring_mixture(int64_t K, double radius, double std) {
   auto angle = torch::arange(K, torch::kFloat64) * (2.0 * M_PI / double(K));
   auto means = torch::stack({radius * angle.cos(), radius * angle.sin()}, 1);

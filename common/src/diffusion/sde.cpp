@@ -20,6 +20,10 @@ torch::Tensor SDE::prior_log_prob(const torch::Tensor& x) const {
   return -0.5 * D * std::log(2.0 * M_PI * v) - flat.pow(2).sum(1) / (2.0 * v);
 }
 
+std::string key_of(const SDE& sde) {
+  return sde.name() == "sub-VP" ? "subvp" : (sde.name() == "VP" ? "vp" : "ve");
+}
+
 // ---- VP ------------------------------------------------------------------------
 
 VP::VP(double beta_min, double beta_max, double horizon)

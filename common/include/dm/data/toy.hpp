@@ -115,6 +115,10 @@ class PerturbedMixture : public Model {
 // a regular K-gon of the given radius; component k is class k.
 GaussianMixture ring_mixture(int64_t K, double radius, double std);
 
+// The SDE chapters' 2D data (05, 06): three Gaussians with full covariances and
+// unequal weights 0.5, 0.3, 0.2, spread over a few units — a score far from linear.
+GaussianMixture three_gaussians();
+
 // The 1D double well: density p_τ(x) ∝ exp(V(x)/τ) with
 // V(x) = −x²(x−2)(x+2) = −x⁴ + 4x², modes at ±√2, barrier V(√2) − V(0) = 4.
 class DoubleWell {

@@ -59,6 +59,9 @@ class SDE : public Process {
 };
 // ANCHOR_END: sde
 
+// "ve", "vp" or "subvp": the SDE's name as a metrics key.
+std::string key_of(const SDE& sde);
+
 // ANCHOR: vp
 // Variance preserving: DDPM's process in continuous time. β(t) rises linearly
 // over [0, T]: β(t) = β_min + (t/T)(β_max − β_min). With β_min = β_max = 2 and
